@@ -1,0 +1,1 @@
+//! relaymap: zero-copy consumer for relaymap kernel relay channels.
