@@ -1,0 +1,91 @@
+# shellcheck shell=sh
+# /relaymap/lib.sh - helpers for guest tests (busybox sh). Source it:
+#   . /relaymap/lib.sh
+# Documented in tests/vm/README.md ("Test helpers").
+
+RM_KO=/relaymap/kmod/relaymap.ko
+LG_KO=/relaymap/kmod/relaymap_loadgen.ko
+RM_DEBUGFS=/sys/kernel/debug/relaymap
+LG_DEBUGFS=/sys/kernel/debug/relaymap_loadgen
+LG_PARAMS=/sys/module/relaymap_loadgen/parameters
+
+# fail MSG: print "FAIL: MSG" and end the test with status 1.
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+# skip REASON: print "skipping: REASON" and end the test with status 77.
+skip() {
+	echo "skipping: $*"
+	exit 77
+}
+
+# rm_load [param=value...]: insmod relaymap.ko.
+rm_load() {
+	[ -f "$RM_KO" ] || fail "$RM_KO is not in the initramfs (kmod/ not built?)"
+	insmod "$RM_KO" "$@" || fail "insmod relaymap.ko $*"
+}
+
+# rm_unload: rmmod the load generator (if loaded) and relaymap.
+rm_unload() {
+	if grep -q '^relaymap_loadgen ' /proc/modules; then
+		rmmod relaymap_loadgen || fail "rmmod relaymap_loadgen"
+	fi
+	if grep -q '^relaymap ' /proc/modules; then
+		rmmod relaymap || fail "rmmod relaymap"
+	fi
+}
+
+# lg_load [param=value...]: insmod relaymap_loadgen.ko (loads relaymap.ko
+# first with default parameters if it is not loaded yet).
+lg_load() {
+	[ -f "$LG_KO" ] || fail "$LG_KO is not in the initramfs (kmod/ not built?)"
+	grep -q '^relaymap ' /proc/modules || rm_load
+	insmod "$LG_KO" "$@" || fail "insmod relaymap_loadgen.ko $*"
+}
+
+# lg_start / lg_stop: write start/stop to the load generator's control file
+# (stop returns when every writer thread has ended).
+lg_start() {
+	echo start >"$LG_DEBUGFS/control" || fail "loadgen start"
+}
+lg_stop() {
+	echo stop >"$LG_DEBUGFS/control" || fail "loadgen stop"
+}
+
+# lg_status: print the load generator's status file.
+lg_status() {
+	cat "$LG_DEBUGFS/status" || fail "read $LG_DEBUGFS/status"
+}
+
+# lg_stat FIELD [cpu N|total]: one number from the status, e.g.
+#   lg_stat written total   lg_stat dropped cpu 1
+lg_stat() {
+	_f=$1
+	shift
+	_sel=${*:-total}
+	lg_status | awk -v f="$_f" -v sel="$_sel" '
+		{ key = ($1 == "cpu") ? $1 " " $2 : $1
+		  if (key == sel) for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1); exit } }'
+}
+
+# lg_set KEY VALUE: set a load generator parameter at run time.
+lg_set() {
+	echo "$2" >"$LG_PARAMS/$1" || fail "set loadgen parameter $1=$2"
+}
+
+# rm_dir NAME: print the debugfs folder of channel NAME.
+rm_dir() {
+	echo "$RM_DEBUGFS/$1"
+}
+
+# file_mode PATH: print the permission bits in octal, e.g. 0400.
+file_mode() {
+	printf '0%s\n' "$(stat -c %a "$1")"
+}
+
+# assert_eq GOT WANT MSG: fail unless GOT = WANT (string compare).
+assert_eq() {
+	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
+}

@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# tests/vm/lib/boot.sh - boot one kernel under QEMU and turn its serial
+# console into PASS/FAIL/SKIP lines.
+
+QEMU_TIMEOUT=${RELAYMAP_VM_TIMEOUT:-1200} # whole boot, seconds
+QEMU_MEM=${RELAYMAP_VM_MEM:-1024}
+TEST_TIMEOUT=${RELAYMAP_VM_TEST_TIMEOUT:-300}
+OUTPUT_LINES=${RELAYMAP_VM_OUTPUT_LINES:-80} # lines of a failed test's output shown
+
+# write_qemu_script FILE MODE ONLY: the exact QEMU command, kept with --keep
+# so a run can be repeated by hand.
+write_qemu_script() {
+	local f=$1 mode=$2 only=$3 dir
+	dir=$(dirname "$f")
+	# -cpu qemu64,-cx16: QEMU 7.2's default CPU crashes 6.12 in ~1 of 3
+	# boots at -smp 2 (see KERNEL-NOTES.md). watchdog_thresh and the RCU
+	# stall timeout are raised because TCG on a shared 2-core host can
+	# starve a vCPU for seconds; a real lockup still shows up, later.
+	local append="console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init watchdog_thresh=60"
+	append+=" rcupdate.rcu_cpu_stall_timeout=120 rmvm.mode=$mode rmvm.only=$only rmvm.timeout=$TEST_TIMEOUT"
+	cat >"$f" <<EOF
+#!/bin/sh
+exec timeout -k 10 $QEMU_TIMEOUT qemu-system-x86_64 -nodefaults -no-user-config -accel tcg \\
+	-cpu qemu64,-cx16 -smp 2 -m $QEMU_MEM -display none -serial stdio -no-reboot \\
+	-kernel '$VMLINUZ' -initrd '$dir/initramfs.cpio' \\
+	-append '$append' </dev/null
+EOF
+	chmod +x "$f"
+}
+
+# print_output LINES...: a failed test's output, indented, trimmed.
+print_output() {
+	local n=$#
+	if [ "$n" -gt "$OUTPUT_LINES" ]; then
+		printf '    ... (%d earlier lines, see %s)\n' "$((n - OUTPUT_LINES))" "${LOG#"$REPO"/}"
+		shift $((n - OUTPUT_LINES))
+	fi
+	local l
+	for l in "$@"; do printf '    %s\n' "$l"; done
+}
+
+# boot_and_parse K WORK MODE: boot; print results live; update PASSED,
+# FAILED, SKIPPED; in demo mode stream the demo's output and set DEMO_RC.
+# EXPECTED (array) lists the tests that must report.
+boot_and_parse() {
+	local k=$1 work=$2 mode=$3
+	LOG="$REPO/target/vm-logs/$k.log"
+	if [ "$mode" = demo ]; then LOG="$REPO/target/vm-logs/$k-demo.log"; fi
+	mkdir -p "$(dirname "$LOG")"
+	: >"$LOG"
+	local -A seen=()
+	local line cur="" out=() name status rest in_demo=0 done=0
+	DEMO_RC=""
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line%$'\r'}
+		printf '%s\n' "$line" >>"$LOG"
+		case $line in
+		*'@@RMVM:BEGIN '*)
+			rest=${line#*@@RMVM:BEGIN }
+			cur=${rest%% *}
+			out=()
+			;;
+		*'@@RMVM:RESULT '*)
+			read -r name status rest <<<"${line#*@@RMVM:RESULT }"
+			seen[$name]=1
+			case $status in
+			PASS)
+				PASSED=$((PASSED + 1))
+				echo "PASS $k/$name"
+				;;
+			SKIP)
+				SKIPPED=$((SKIPPED + 1))
+				echo "SKIP $k/$name: ${rest#* }"
+				;;
+			*)
+				FAILED=$((FAILED + 1))
+				echo "FAIL $k/$name: ${rest#* }"
+				print_output "${out[@]}"
+				;;
+			esac
+			cur="" out=()
+			;;
+		*'@@RMVM:DONE'*) done=1 ;;
+		*'@@RMVM:KERNEL '*) say "$k: booted ${line#*@@RMVM:KERNEL }" ;;
+		*'@@RMVM:DEMO-BEGIN'*) in_demo=1 ;;
+		*'@@RMVM:DEMO-END '*)
+			in_demo=0
+			DEMO_RC=${line#*@@RMVM:DEMO-END }
+			;;
+		*)
+			if [ -n "$cur" ]; then out+=("$line"); fi
+			if [ "$in_demo" = 1 ]; then printf '%s\n' "$line"; fi
+			;;
+		esac
+	done < <("$work/qemu.sh" 2>&1; echo "$?" >"$work/qemu.rc")
+	local qrc
+	qrc=$(cat "$work/qemu.rc" 2>/dev/null || echo '?')
+	local why="VM ended early (qemu rc $qrc)"
+	case $qrc in 124 | 137) why="VM timed out after ${QEMU_TIMEOUT}s (RELAYMAP_VM_TIMEOUT)" ;; esac
+	if [ "$mode" = demo ]; then
+		if [ -z "$DEMO_RC" ]; then
+			say "$k: demo did not finish: $why; console tail ($LOG):"
+			tail -n 30 "$LOG" | sed 's/^/  | /' >&2
+			DEMO_RC=1
+		fi
+		return 0
+	fi
+	local t first=1
+	for t in "${EXPECTED[@]}"; do
+		[ -n "${seen[$t]:-}" ] && continue
+		FAILED=$((FAILED + 1))
+		echo "FAIL $k/$t: no result: $why"
+		if [ "$first" = 1 ]; then
+			# The test that was running when the VM died: show the console tail.
+			print_output "${out[@]}"
+			echo "    --- console tail ($LOG) ---"
+			tail -n 25 "$LOG" | sed 's/^/    /'
+			first=0
+		fi
+	done
+	if [ "$done" != 1 ] && [ "${#EXPECTED[@]}" -eq 0 ]; then
+		FAILED=$((FAILED + 1))
+		echo "FAIL $k/boot: $why"
+	fi
+	if [ "$qrc" != 0 ] && [ "$done" = 1 ]; then
+		say "$k: warning: qemu exited with rc $qrc after the tests finished"
+	fi
+}

@@ -1,0 +1,184 @@
+# shellcheck shell=bash
+# tests/vm/lib/build.sh - build the module, the guest programs and the
+# initramfs for one kernel. Per-kernel build state lives in
+# $REPO/target/vm/<kernel>/ (gitignored), so the source tree stays clean and
+# the three kernels never share object files.
+
+# sync_tree SRC DST: make DST's sources equal to SRC's. Only changed files are
+# copied, with a fresh mtime, so kbuild's incremental build stays correct and
+# fast; build products in DST are kept.
+sync_tree() {
+	local src=$1 dst=$2 f
+	mkdir -p "$dst"
+	[ -d "$src" ] || return 0
+	while IFS= read -r -d '' f; do
+		if ! cmp -s "$src/$f" "$dst/$f"; then
+			mkdir -p "$dst/$(dirname "$f")"
+			cp "$src/$f" "$dst/$f"
+		fi
+	done < <(cd "$src" && find . -type f ! -name '*.o' ! -name '*.ko' ! -name '*.mod' ! -name '*.mod.c' \
+		! -name '.*.cmd' ! -name 'Module.symvers' ! -name 'modules.order' ! -name '*.a' ! -name '*.tmp' \
+		! -path './.tmp*' -print0)
+	# Sources deleted in SRC disappear from DST too.
+	while IFS= read -r -d '' f; do
+		[ -e "$src/$f" ] || rm -f "$dst/$f"
+	done < <(cd "$dst" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name 'Makefile' \
+		-o -name 'Kbuild' \) ! -name '*.mod.c' -print0)
+}
+
+# build_kmod K: build kmod/ (or $RELAYMAP_VM_KMOD, for testing the harness)
+# against KDIR; list_ko then names the .ko files.
+# A copy of kmod/ and include/ sits side by side in target/vm/<K>/src, so
+# kmod/Kbuild may use $(src)/../include. Compiler output goes to
+# target/vm/<K>/kmod-build.log (and to stderr with VERBOSE_BUILD=1).
+build_kmod() {
+	local k=$1 kt="$REPO/target/vm/$1" rc=0
+	if [ ! -e "$KMOD_SRC/Makefile" ] && [ ! -e "$KMOD_SRC/Kbuild" ]; then
+		say "$k: kmod/ has no Makefile or Kbuild yet: no module built"
+		return 0
+	fi
+	sync_tree "$KMOD_SRC" "$kt/src/kmod"
+	sync_tree "$REPO/include" "$kt/src/include"
+	local log="$kt/kmod-build.log"
+	local make_args=(-j"${RELAYMAP_VM_JOBS:-2}" modules)
+	case $KBUILD in
+	host) make -C "$KDIR" M="$kt/src/kmod" "${make_args[@]}" >"$log" 2>&1 || rc=$? ;;
+	sid) SID_BIND="$kt/src" sid_run make -C "$KDIR" M=/build/kmod "${make_args[@]}" >"$log" 2>&1 || rc=$? ;;
+	esac
+	if [ "$rc" -ne 0 ]; then
+		printf 'vm: %s: module build failed (make rc %s), %s:\n' "$k" "$rc" "$log" >&2
+		grep -v -e '^make\[[0-9]*\]: \(Entering\|Leaving\)' "$log" | tail -n 60 | sed 's/^/  | /' >&2
+		return 1
+	fi
+	if [ "${VERBOSE_BUILD:-0}" = 1 ]; then
+		sed 's/^/  | /' "$log" >&2
+	else
+		local nw
+		nw=$(grep -c 'warning:' "$log" || true)
+		[ "$nw" -eq 0 ] || say "$k: module built with $nw warning(s), see $log"
+	fi
+}
+
+# list_ko K: set KO_FILES to the modules the last build of K produced, from
+# modules.order (stale .ko files of renamed modules are ignored; 6.1 lists
+# .ko, newer kernels .o).
+list_ko() {
+	local k=$1 d="$REPO/target/vm/$1/src/kmod" m
+	KO_FILES=()
+	[ -e "$KMOD_SRC/Makefile" ] || [ -e "$KMOD_SRC/Kbuild" ] || return 0
+	[ -e "$d/modules.order" ] || return 0
+	while IFS= read -r m; do
+		m=${m#./}
+		m=${m#/build/kmod/}
+		m=${m#"$d/"}
+		KO_FILES+=("$d/${m%.*}.ko")
+	done <"$d/modules.order"
+	for m in "${KO_FILES[@]}"; do
+		[ -f "$m" ] || { say "$k: expected module $m is missing"; return 1; }
+	done
+}
+
+# build_c_programs: tests/vm/guest/c/*.c -> target/vm/cbin/<name> (static,
+# kernel independent, rebuilt when the source or include/ changed).
+build_c_programs() {
+	local out="$REPO/target/vm/cbin" c name newest=""
+	mkdir -p "$out"
+	C_BINS=()
+	local hdr
+	for hdr in "$REPO"/include/*.h; do
+		[ -e "$hdr" ] || continue
+		if [ -z "$newest" ] || [ "$hdr" -nt "$newest" ]; then newest=$hdr; fi
+	done
+	for c in "$REPO"/tests/vm/guest/c/*.c; do
+		[ -e "$c" ] || continue
+		name=$(basename "$c" .c)
+		if [ ! -e "$out/$name" ] || [ "$c" -nt "$out/$name" ] || { [ -n "$newest" ] && [ "$newest" -nt "$out/$name" ]; }; then
+			if ! gcc -O2 -static -pthread -I"$REPO/include" -o "$out/$name.tmp" "$c" 2>"$out/$name.log"; then
+				printf 'vm: building guest program %s failed:\n' "tests/vm/guest/c/$name.c" >&2
+				sed 's/^/  | /' "$out/$name.log" | tail -n 40 >&2
+				return 1
+			fi
+			mv "$out/$name.tmp" "$out/$name"
+		fi
+		C_BINS+=("$out/$name")
+	done
+}
+
+# build_guest_bin K: fill GUEST_BIN=target/vm/<K>/bin with the C programs and
+# whatever the build.d hooks put there.
+build_guest_bin() {
+	local k=$1 h
+	GUEST_BIN="$REPO/target/vm/$k/bin"
+	rm -rf "$GUEST_BIN" && mkdir -p "$GUEST_BIN"
+	if [ "${#C_BINS[@]}" -gt 0 ]; then cp "${C_BINS[@]}" "$GUEST_BIN/"; fi
+	for h in "$REPO"/tests/vm/guest/build.d/*.sh; do
+		[ -e "$h" ] || continue
+		if [ ! -x "$h" ]; then
+			say "warning: ${h#"$REPO"/} is not executable: skipped (chmod +x it)"
+			continue
+		fi
+		local log
+		log="$REPO/target/vm/$k/hook-$(basename "$h" .sh).log"
+		if ! (cd "$REPO" && REPO="$REPO" GUEST_BIN="$GUEST_BIN" KVER="$KVER" "$h") >"$log" 2>&1; then
+			printf 'vm: %s: build hook %s failed, %s:\n' "$k" "${h#"$REPO"/}" "$log" >&2
+			tail -n 60 "$log" | sed 's/^/  | /' >&2
+			return 1
+		fi
+	done
+}
+
+# copy_shared_libs ROOT FILE...: copy every library (and the ELF interpreter)
+# that a dynamic FILE needs into ROOT at the same path.
+copy_shared_libs() {
+	local root=$1 f line lib
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		# Only dynamic ELF files: magic \177ELF and a PT_INTERP (ldd tells).
+		[ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
+		local out
+		out=$(ldd "$f" 2>/dev/null) || continue # "not a dynamic executable"
+		while IFS= read -r line; do
+			case $line in
+			*'=> not found'*) say "error: $(basename "$f") needs a library the host lacks: $line"; return 1 ;;
+			*'=> /'*) lib=${line#*=> }; lib=${lib%% (*} ;;
+			[[:space:]]/*) lib=${line#"${line%%[![:space:]]*}"}; lib=${lib%% (*} ;;
+			*) continue ;;
+			esac
+			if [ ! -e "$root$lib" ]; then
+				mkdir -p "$root$(dirname "$lib")"
+				cp -L "$lib" "$root$lib"
+			fi
+		done <<<"$out"
+	done
+}
+
+# pack_initramfs K OUT: busybox + /init + /relaymap/... as an uncompressed
+# newc cpio (the kernel unpacks it faster than it would inflate it).
+pack_initramfs() {
+	local k=$1 out=$2 st
+	st=$(mktemp -d "$out.root.XXXXXX")
+	mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc,relaymap/kmod,relaymap/bin,relaymap/tests}
+	cp /bin/busybox "$st/bin/busybox"
+	ln -s busybox "$st/bin/sh"
+	# The kernel opens /dev/console before /init runs; devtmpfs comes later.
+	mknod -m 600 "$st/dev/console" c 5 1 2>/dev/null || true
+	mknod -m 666 "$st/dev/null" c 1 3 2>/dev/null || true
+	install -m 755 "$REPO/tests/vm/guest/init" "$st/init"
+	install -m 644 "$REPO/tests/vm/guest/lib.sh" "$st/relaymap/lib.sh"
+	[ ! -e "$REPO/tests/vm/guest/demo.sh" ] || install -m 755 "$REPO/tests/vm/guest/demo.sh" "$st/relaymap/demo.sh"
+	local t
+	for t in "$REPO"/tests/vm/guest/tests/*.sh; do
+		[ -e "$t" ] && install -m 755 "$t" "$st/relaymap/tests/"
+	done
+	if [ "${#KO_FILES[@]}" -gt 0 ]; then cp "${KO_FILES[@]}" "$st/relaymap/kmod/"; fi
+	if [ -n "$(ls -A "$GUEST_BIN")" ]; then
+		cp -a "$GUEST_BIN"/. "$st/relaymap/bin/"
+		copy_shared_libs "$st" "$GUEST_BIN"/* || return 1
+	fi
+	echo "relaymap-vm-$k" >"$st/etc/hostname"
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$st/etc/passwd"
+	printf 'root:x:0:\n' >"$st/etc/group"
+	(cd "$st" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out"
+	rm -rf "$st"
+}
