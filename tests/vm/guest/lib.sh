@@ -22,6 +22,7 @@ skip() {
 }
 
 # rm_load [param=value...]: insmod relaymap.ko.
+# shellcheck disable=SC2120 # parameters are optional
 rm_load() {
 	[ -f "$RM_KO" ] || fail "$RM_KO is not in the initramfs (kmod/ not built?)"
 	insmod "$RM_KO" "$@" || fail "insmod relaymap.ko $*"
@@ -39,6 +40,7 @@ rm_unload() {
 
 # lg_load [param=value...]: insmod relaymap_loadgen.ko (loads relaymap.ko
 # first with default parameters if it is not loaded yet).
+# shellcheck disable=SC2119 # rm_load without parameters
 lg_load() {
 	[ -f "$LG_KO" ] || fail "$LG_KO is not in the initramfs (kmod/ not built?)"
 	grep -q '^relaymap ' /proc/modules || rm_load

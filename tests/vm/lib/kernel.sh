@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # KVER, KDIR, VMLINUZ, KBUILD are read by build.sh and boot.sh
 # tests/vm/lib/kernel.sh - resolve a kernel ABI and prepare its headers and
 # image in the cache. prepare_kernel K sets:
 #   KVER     the ABI, e.g. 6.1.0-56-cloud-amd64 (uname -r in the guest)
@@ -89,6 +90,7 @@ fetch_debian_kernel() {
 sid_run() {
 	cp -L /etc/resolv.conf "$SID_ROOT/etc/resolv.conf" 2>/dev/null || true
 	mkdir -p "$SID_ROOT/build"
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	unshare -m --propagation private -- /bin/sh -c '
 		root=$1 bind=$2; shift 2
 		mount -t proc proc "$root/proc" || exit 1

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Harness sanity: the VM looks like tests/vm/README.md promises.
 # timeout: 60
+# shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
 grep -q ' /sys/kernel/debug debugfs ' /proc/mounts || fail "debugfs is not mounted at /sys/kernel/debug"

@@ -2,6 +2,7 @@
 # relaymap.ko loads with its default channel, creates the per-CPU relay
 # files and the control file with the documented modes, and unloads.
 # timeout: 120
+# shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
 rm_load
