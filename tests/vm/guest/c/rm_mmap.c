@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rm_mmap - the mmap contract of a relaymap CPU file.
+ *
+ *   rm_mmap -n NAME
+ *
+ * For every CPU file: mmap(alloc_size, PROT_READ, MAP_SHARED, 0) works and
+ * every page of it can be read; any other length or a non-zero offset is
+ * refused with EINVAL (alloc_size - 4096, alloc_size + 4096, one page,
+ * alloc_size at offset 4096, alloc_size - 4096 at offset 4096). Then, if
+ * the load generator is loaded, it writes a few records, FLUSH makes them
+ * visible, and the mapping shows sub-buffer 0 with a valid header and
+ * valid records: the mapping is the kernel's buffer, not a copy.
+ */
+#include "rmtest.h"
+
+static void expect_einval(int fd, unsigned int cpu, size_t len, off_t off,
+			  const char *what)
+{
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+
+	if (p != MAP_FAILED) {
+		rm_bad("cpu%u: mmap %s (len=%zu off=%lld) succeeded, expected EINVAL",
+		       cpu, what, len, (long long)off);
+		munmap(p, len);
+		return;
+	}
+	if (errno != EINVAL) {
+		rm_bad("cpu%u: mmap %s (len=%zu off=%lld): %s, expected EINVAL",
+		       cpu, what, len, (long long)off, strerror(errno));
+		return;
+	}
+	rm_note("cpu%u: mmap %s (len=%zu off=%lld) -> EINVAL (ok)", cpu, what,
+		len, (long long)off);
+}
+
+int main(int argc, char **argv)
+{
+	struct rm_chan ch;
+	const char *name = argc == 3 && !strcmp(argv[1], "-n") ? argv[2] : NULL;
+	size_t alloc, page = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t expect_alloc;
+
+	rm_init(argv[0], 120);
+	if (!name)
+		rm_die("usage: rm_mmap -n NAME");
+	rm_set_phase("open");
+	rm_open(&ch, name, 0); /* open the CPU files, map nothing yet */
+	alloc = ch.info.alloc_size;
+	expect_alloc = (ch.info.subbuf_size * ch.info.n_subbufs + page - 1) & ~(uint64_t)(page - 1);
+	rm_note("subbuf_size=%llu n_subbufs=%llu alloc_size=%zu (PAGE_ALIGN(subbuf_size*n_subbufs)=%llu) cpus=%u",
+		(unsigned long long)ch.info.subbuf_size,
+		(unsigned long long)ch.info.n_subbufs, alloc,
+		(unsigned long long)expect_alloc, ch.ncpus);
+	RM_EXPECT_EQ("alloc_size", alloc, expect_alloc);
+
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		unsigned int c = ch.cpus[i];
+		int fd = ch.fd[c];
+		volatile const uint8_t *p;
+		uint64_t sum = 0;
+
+		rm_set_phase("cpu%u", c);
+		p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED) {
+			rm_bad("cpu%u: mmap of the whole file (%zu bytes): %s", c,
+			       alloc, strerror(errno));
+			continue;
+		}
+		/* Touch every page (a SIGBUS/SIGSEGV here kills the test). */
+		for (size_t off = 0; off < alloc; off += page)
+			sum += p[off] + p[off + page - 1];
+		rm_note("cpu%u: mmap of the whole file (%zu bytes, %zu pages) ok, every page readable (sum %llu)",
+			c, alloc, alloc / page, (unsigned long long)sum);
+		munmap((void *)p, alloc);
+
+		if (alloc > page)
+			expect_einval(fd, c, alloc - page, 0, "alloc_size - 4096");
+		expect_einval(fd, c, alloc + page, 0, "alloc_size + 4096");
+		expect_einval(fd, c, alloc + 16 * page, 0, "alloc_size + 64 KiB");
+		if (alloc > page) {
+			expect_einval(fd, c, page, 0, "one page");
+			expect_einval(fd, c, alloc - page, (off_t)page,
+				      "alloc_size - 4096 at offset 4096");
+		}
+		expect_einval(fd, c, alloc, (off_t)page, "alloc_size at offset 4096");
+
+		/* A second mapping of the same file at the same time works too. */
+		p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED) {
+			rm_bad("cpu%u: second whole-file mmap: %s", c, strerror(errno));
+		} else {
+			volatile const uint8_t *q = mmap(NULL, alloc, PROT_READ,
+							 MAP_SHARED, fd, 0);
+
+			if (q == MAP_FAILED)
+				rm_bad("cpu%u: two whole-file mappings at once: %s",
+				       c, strerror(errno));
+			else
+				munmap((void *)q, alloc);
+			munmap((void *)p, alloc);
+		}
+	}
+
+	if (lg_present()) {
+		rm_set_phase("data through the mapping");
+		for (unsigned int i = 0; i < ch.ncpus; i++)
+			rm_map_cpu(&ch, ch.cpus[i], RM_OPEN_MAP);
+		lg_set("channel", name);
+		lg_set("mode", "lossless");
+		lg_setu("record_size", 64);
+		lg_setu("rate", 0);
+		lg_setu("duration_ms", 0);
+		lg_setu("count", 100);
+		lg_start();
+		if (!lg_wait_idle(60000))
+			rm_die("loadgen did not write 100 records per CPU");
+		lg_stop();
+		rm_flush_x(ch.ctl, RELAYMAP_ALL_CPUS);
+		for (unsigned int i = 0; i < ch.ncpus; i++) {
+			unsigned int c = ch.cpus[i];
+			struct rm_drain d;
+
+			rm_drain_init(&d, &ch, c, 64);
+			rm_drain_once(&ch, &d);
+			rm_note("cpu%u: through the mapping: subbufs=%llu records=%llu first_seq=%llu flushed=%llu",
+				c, (unsigned long long)d.subbufs,
+				(unsigned long long)d.st.records,
+				(unsigned long long)d.st.first_seq,
+				(unsigned long long)d.flushed_sbs);
+			RM_EXPECT_EQ("records seen through the mapping", d.st.records, 100);
+			RM_EXPECT_EQ("first record seq", d.st.first_seq, 0);
+			RM_EXPECT_EQ("seq gaps", d.st.gap_records, 0);
+			RM_EXPECT_EQ("record errors", rm_stream_errors(&d.st), 0);
+			RM_EXPECT_EQ("header violations", d.hdr_violations, 0);
+		}
+	} else {
+		rm_note("loadgen not loaded: mapping contents not checked");
+	}
+	rm_close(&ch);
+	return rm_exit();
+}

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rm_reset - RELAYMAP_IOC_RESET.
+ *
+ *   rm_reset -n NAME
+ *
+ * 1. While the load generator runs, RESET fails with EBUSY and changes
+ *    nothing (the stream stays intact).
+ * 2. After lg_stop, with data produced and partly consumed, RESET
+ *    succeeds: every cursor is back to 0, the counters are 0, resets is
+ *    counted, poll() sees no data.
+ * 3. New data after RESET starts at sub-buffer seq 0 in slot 0 and is
+ *    complete and in order; a second RESET works the same.
+ */
+#include "rmtest.h"
+
+static struct rm_chan ch;
+
+static void lg_setup(const char *name, uint64_t count, uint64_t rate)
+{
+	lg_set("channel", name);
+	lg_set("mode", "lossless");
+	lg_setu("record_size", 64);
+	lg_setu("rate", rate);
+	lg_setu("duration_ms", 0);
+	lg_setu("count", count);
+}
+
+static void expect_zero_after_reset(uint64_t resets_before, int round)
+{
+	struct relaymap_stats tot;
+
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		unsigned int c = ch.cpus[i];
+		struct relaymap_cursor cur;
+		struct relaymap_stats st;
+		struct pollfd pfd = { .fd = ch.fd[c], .events = POLLIN };
+		int pr;
+
+		rm_cursor_x(ch.ctl, c, &cur);
+		rm_stats_x(ch.ctl, (int)c, &st);
+		rm_note("round %d: after RESET cpu %u: produced=%llu consumed=%llu dropped=%llu lapped=%llu; stats written=%llu produced=%llu consumed=%llu flushes=%llu",
+			round, c, (unsigned long long)cur.produced,
+			(unsigned long long)cur.consumed,
+			(unsigned long long)cur.records_dropped,
+			(unsigned long long)cur.subbufs_lapped,
+			(unsigned long long)st.records_written,
+			(unsigned long long)st.subbufs_produced,
+			(unsigned long long)st.subbufs_consumed,
+			(unsigned long long)st.flushes);
+		RM_EXPECT_EQ("cursor.produced after RESET", cur.produced, 0);
+		RM_EXPECT_EQ("cursor.consumed after RESET", cur.consumed, 0);
+		RM_EXPECT_EQ("cursor.records_dropped after RESET", cur.records_dropped, 0);
+		RM_EXPECT_EQ("cursor.subbufs_lapped after RESET", cur.subbufs_lapped, 0);
+		RM_EXPECT_EQ("stats.records_written after RESET", st.records_written, 0);
+		RM_EXPECT_EQ("stats.bytes_written after RESET", st.bytes_written, 0);
+		RM_EXPECT_EQ("stats.subbufs_produced after RESET", st.subbufs_produced, 0);
+		RM_EXPECT_EQ("stats.subbufs_consumed after RESET", st.subbufs_consumed, 0);
+		RM_EXPECT_EQ("stats.flushes after RESET", st.flushes, 0);
+		pr = poll(&pfd, 1, 200);
+		if (pr != 0)
+			rm_bad("cpu %u: poll after RESET returned %d (revents %#x), expected a timeout (no data)",
+			       c, pr, pfd.revents);
+	}
+	rm_stats_x(ch.ctl, RELAYMAP_ALL_CPUS, &tot);
+	RM_EXPECT_EQ("stats(all).resets incremented by RESET", tot.resets, resets_before + 1);
+	RM_EXPECT_EQ("stats(all).subbufs_produced after RESET", tot.subbufs_produced, 0);
+}
+
+/* Write `count` records per CPU after a RESET and check they start at seq 0. */
+static uint64_t fresh_stream(const char *name, uint64_t count, int round)
+{
+	struct lg_status lg0, lg1;
+	uint64_t total = 0;
+
+	lg_read_status(&lg0);
+	lg_setup(name, count, 0);
+	lg_start();
+	if (!lg_wait_idle(120000))
+		rm_die("loadgen did not finish %llu records", (unsigned long long)count);
+	lg_stop();
+	rm_flush_x(ch.ctl, RELAYMAP_ALL_CPUS);
+	lg_read_status(&lg1);
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		unsigned int c = ch.cpus[i];
+		struct relaymap_subbuf_header h;
+		struct rm_drain d;
+		char why[512];
+		struct lg_cpu_status a = lg_cpu(&lg0, c), b = lg_cpu(&lg1, c);
+		struct relaymap_cursor cur;
+
+		rm_cursor_x(ch.ctl, c, &cur);
+		if (cur.produced == 0) {
+			rm_bad("round %d cpu %u: nothing produced after RESET + %llu records + FLUSH",
+			       round, c, (unsigned long long)count);
+			continue;
+		}
+		/* Sub-buffer 0 lives in slot 0 again. */
+		rm_hdr_read((const struct relaymap_subbuf_header *)ch.map[c], &h);
+		if (rm_hdr_check(&ch, c, 0, &h, why, sizeof(why)))
+			rm_bad("round %d: first sub-buffer after RESET: %s", round, why);
+		rm_drain_init(&d, &ch, c, 64);
+		rm_drain_once(&ch, &d);
+		rm_note("round %d cpu %u: after RESET: produced=%llu, slot 0 seq=%llu commit=%llu, records=%llu first_record_seq=%llu (loadgen written %llu -> %llu)",
+			round, c, (unsigned long long)cur.produced,
+			(unsigned long long)h.seq, (unsigned long long)h.commit,
+			(unsigned long long)d.st.records,
+			(unsigned long long)d.st.first_seq,
+			(unsigned long long)a.written,
+			(unsigned long long)b.written);
+		RM_EXPECT_EQ("sub-buffer seq of the first data after RESET", h.seq, 0);
+		RM_EXPECT_EQ("records after RESET == loadgen written in this run",
+			     d.st.records, b.written - a.written);
+		RM_EXPECT_EQ("seq gaps after RESET", d.st.gap_records, 0);
+		RM_EXPECT_EQ("record errors after RESET", rm_stream_errors(&d.st), 0);
+		RM_EXPECT_EQ("header violations after RESET", d.hdr_violations, 0);
+		total += d.st.records;
+	}
+	return total;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name = argc == 3 && !strcmp(argv[1], "-n") ? argv[2] : NULL;
+	struct relaymap_stats tot;
+	struct relaymap_cursor before[RM_MAXCPU];
+	int err, ebusy = 0;
+	uint64_t recs;
+
+	rm_init(argv[0], 240);
+	if (!name)
+		rm_die("usage: rm_reset -n NAME");
+	rm_open(&ch, name, RM_OPEN_MAP);
+	if (!lg_present())
+		rm_die("relaymap_loadgen is not loaded");
+	if (ch.info.flags & RELAYMAP_INFO_OVERWRITE)
+		rm_die("use a no-overwrite channel");
+
+	/* 1. RESET with a registered writer. */
+	rm_set_phase("RESET while loadgen runs");
+	lg_setup(name, 0, 2000);
+	lg_start();
+	rm_sleep_ms(300);
+	for (int i = 0; i < 20; i++) {
+		err = rm_reset(ch.ctl);
+		if (err == -EBUSY)
+			ebusy++;
+		else
+			rm_bad("RESET while loadgen runs: %s, expected EBUSY",
+			       err ? strerror(-err) : "success");
+		rm_sleep_ms(5);
+	}
+	rm_note("RESET while loadgen runs: %d of 20 -> EBUSY", ebusy);
+	lg_stop();
+	rm_flush_x(ch.ctl, RELAYMAP_ALL_CPUS);
+	rm_stats_x(ch.ctl, RELAYMAP_ALL_CPUS, &tot);
+	RM_EXPECT_EQ("resets after refused RESETs", tot.resets, 0);
+	/* The refused RESETs did not disturb the stream. */
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		unsigned int c = ch.cpus[i];
+		struct rm_drain d;
+		struct relaymap_cursor cur;
+
+		rm_drain_init(&d, &ch, c, 64);
+		rm_cursor_x(ch.ctl, c, &cur);
+		/* Leave the last sub-buffer unconsumed: RESET must clear it too. */
+		if (cur.produced > 1)
+			rm_drain_to(&ch, &d, cur.produced - 1);
+		rm_note("before RESET cpu %u: produced=%llu consumed=%llu records read=%llu",
+			c, (unsigned long long)cur.produced,
+			(unsigned long long)d.consumed,
+			(unsigned long long)d.st.records);
+		if (cur.produced == 0)
+			rm_bad("cpu %u: nothing produced by the loadgen at rate 2000 in 300 ms + FLUSH", c);
+		RM_EXPECT_EQ("seq gaps across refused RESETs", d.st.gap_records, 0);
+		RM_EXPECT_EQ("record errors across refused RESETs", rm_stream_errors(&d.st), 0);
+		RM_EXPECT_EQ("header violations across refused RESETs", d.hdr_violations, 0);
+		rm_cursor_x(ch.ctl, c, &before[c]);
+	}
+
+	/* 2. RESET with writers stopped. */
+	rm_set_phase("RESET after lg_stop");
+	err = rm_reset(ch.ctl);
+	if (err)
+		rm_die("RESET after lg_stop: %s", strerror(-err));
+	expect_zero_after_reset(0, 1);
+
+	/* 3. Fresh data starts at seq 0. */
+	rm_set_phase("data after RESET");
+	recs = fresh_stream(name, 1000, 1);
+
+	/* Again, with nothing consumed this time. */
+	rm_set_phase("second RESET");
+	rm_stats_x(ch.ctl, RELAYMAP_ALL_CPUS, &tot);
+	err = rm_reset(ch.ctl);
+	if (err)
+		rm_die("second RESET: %s", strerror(-err));
+	expect_zero_after_reset(tot.resets, 2);
+	recs += fresh_stream(name, 300, 2);
+	/* And a RESET right after another one is fine. */
+	err = rm_reset(ch.ctl);
+	if (err)
+		rm_bad("third RESET: %s", strerror(-err));
+	err = rm_reset(ch.ctl);
+	if (err)
+		rm_bad("fourth RESET (nothing to reset): %s", strerror(-err));
+	rm_stats_x(ch.ctl, RELAYMAP_ALL_CPUS, &tot);
+	RM_EXPECT_EQ("resets after 4 RESETs", tot.resets, 4);
+	rm_note("SUMMARY ebusy=%d/20 resets=%llu records_after_reset=%llu", ebusy,
+		(unsigned long long)tot.resets, (unsigned long long)recs);
+	rm_close(&ch);
+	return rm_exit();
+}

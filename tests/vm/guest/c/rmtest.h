@@ -1,0 +1,1119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rmtest.h - shared code of the relaymap VM test programs (guest/c/).
+ *
+ * The programs talk to the kernel ABI of include/relaymap_abi.h directly
+ * (no SDK) and to the load generator through debugfs and module
+ * parameters, as tests/vm/README.md describes. Everything here is
+ * static inline so every program is one translation unit.
+ *
+ * Conventions:
+ *  - rm_die() prints "FAIL: <prog>: <what>" and exits 1: a failed check
+ *    is never silent. rm_bad() prints the same line and counts it; a
+ *    program calls rm_exit() at the end, which fails if any was counted.
+ *  - Figures are printed as "<prog>: key=value ..." lines so the test
+ *    log shows what was measured.
+ *  - Headers are read with an acquire load of `commit` first, pairing
+ *    with the module's smp_store_release() of commit when it closes a
+ *    sub-buffer (see the header lifecycle in relaymap_abi.h).
+ */
+#ifndef RMTEST_H
+#define RMTEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "relaymap_abi.h"
+
+#define RM_DEBUGFS "/sys/kernel/debug"
+#define RM_DIR RM_DEBUGFS "/relaymap"
+#define LG_DIR RM_DEBUGFS "/relaymap_loadgen"
+#define LG_PARAMS "/sys/module/relaymap_loadgen/parameters"
+#define RM_MAXCPU 256 /* plenty for a 2-vCPU guest; checked */
+
+/* ---- reporting ------------------------------------------------------- */
+
+static const char *rm_prog = "rmtest";
+static char rm_phase[96] = "start";
+static unsigned long rm_nbad;
+
+static inline void rm_set_phase(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static inline void rm_set_phase(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rm_phase, sizeof(rm_phase), fmt, ap);
+	va_end(ap);
+}
+
+static inline void rm_vmsg(const char *tag, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (tag)
+		printf("%s: %s: [%s] %s\n", tag, rm_prog, rm_phase, buf);
+	else
+		printf("%s: %s\n", rm_prog, buf);
+	fflush(stdout);
+}
+
+/* A figure or progress line. */
+static inline void rm_note(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static inline void rm_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rm_vmsg(NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* A failed check: reported now, the program goes on, rm_exit() fails. */
+static inline void rm_bad(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static inline void rm_bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	__atomic_add_fetch(&rm_nbad, 1, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	rm_vmsg("FAIL", fmt, ap);
+	va_end(ap);
+}
+
+/* A failed check after which nothing sensible can follow. */
+static inline void rm_die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+static inline void rm_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rm_vmsg("FAIL", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+#define RM_CHECK(cond, ...)                                                    \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			rm_bad(__VA_ARGS__);                                   \
+	} while (0)
+
+#define RM_EXPECT_EQ(what, got, want)                                          \
+	do {                                                                   \
+		unsigned long long _g = (unsigned long long)(got);             \
+		unsigned long long _w = (unsigned long long)(want);            \
+		if (_g != _w)                                                  \
+			rm_bad("%s: got %llu, expected %llu", what, _g, _w);   \
+	} while (0)
+
+static inline int rm_exit(void)
+{
+	if (rm_nbad) {
+		printf("FAIL: %s: %lu check(s) failed\n", rm_prog, rm_nbad);
+		fflush(stdout);
+		exit(1);
+	}
+	printf("%s: ok\n", rm_prog);
+	fflush(stdout);
+	exit(0);
+}
+
+static void rm_alarm_handler(int sig)
+{
+	char buf[256];
+	int n;
+
+	(void)sig;
+	n = snprintf(buf, sizeof(buf),
+		     "FAIL: %s: [%s] internal watchdog expired (hang?)\n",
+		     rm_prog, rm_phase);
+	if (n > 0 && write(1, buf, (size_t)n) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+/* Call first in main(): names the program and arms a watchdog. */
+static inline void rm_init(const char *prog, unsigned int watchdog_s)
+{
+	const char *slash = strrchr(prog, '/');
+
+	rm_prog = slash ? slash + 1 : prog;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGALRM, rm_alarm_handler);
+	if (watchdog_s)
+		alarm(watchdog_s);
+}
+
+/* ---- time, CPUs, files ------------------------------------------------- */
+
+static inline uint64_t rm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline double rm_secs_since(uint64_t t0)
+{
+	return (double)(rm_now_ns() - t0) / 1e9;
+}
+
+static inline void rm_sleep_us(uint64_t us)
+{
+	struct timespec ts = { .tv_sec = (time_t)(us / 1000000),
+			       .tv_nsec = (long)(us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static inline void rm_sleep_ms(uint64_t ms)
+{
+	rm_sleep_us(ms * 1000);
+}
+
+/* Pin the calling thread to one CPU. */
+static inline void rm_pin(unsigned int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		rm_die("sched_setaffinity(cpu %u): %s", cpu, strerror(errno));
+}
+
+/* Read a small text file into buf (NUL-terminated); -errno on failure. */
+static inline int rm_read_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	size_t off = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while (off + 1 < len && (n = read(fd, buf + off, len - 1 - off)) > 0)
+		off += (size_t)n;
+	if (n < 0 && off == 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	buf[off] = 0;
+	close(fd);
+	return 0;
+}
+
+/* Write a string to a sysfs/debugfs file; -errno on failure. */
+static inline int rm_write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	size_t len = strlen(text);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	if (n < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	close(fd);
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+/* Parse a kernel CPU list ("0-1,3") into a mask of RM_MAXCPU bits. */
+static inline int rm_parse_cpulist(const char *s, uint64_t *mask, size_t words)
+{
+	memset(mask, 0, words * sizeof(*mask));
+	while (*s && *s != '\n') {
+		char *end;
+		unsigned long a = strtoul(s, &end, 10), b = a;
+
+		if (end == s)
+			return -EINVAL;
+		s = end;
+		if (*s == '-') {
+			b = strtoul(s + 1, &end, 10);
+			s = end;
+		}
+		for (unsigned long c = a; c <= b; c++)
+			if (c < words * 64)
+				mask[c / 64] |= 1ULL << (c % 64);
+		if (*s == ',')
+			s++;
+	}
+	return 0;
+}
+
+static inline void rm_sys_cpus(const char *which, uint64_t *mask, size_t words)
+{
+	char path[128], buf[256];
+	int err;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/%s", which);
+	err = rm_read_text(path, buf, sizeof(buf));
+	if (err)
+		rm_die("read %s: %s", path, strerror(-err));
+	if (rm_parse_cpulist(buf, mask, words))
+		rm_die("cannot parse %s: '%s'", path, buf);
+}
+
+static inline bool rm_bit(const uint64_t *mask, unsigned int c)
+{
+	return (mask[c / 64] >> (c % 64)) & 1;
+}
+
+/* ---- ioctls: 0 or -errno ----------------------------------------------- */
+
+static inline int rm_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg) < 0 ? -errno : 0;
+}
+
+static inline int rm_get_info(int ctl, struct relaymap_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return rm_ioctl(ctl, RELAYMAP_IOC_GET_INFO, info);
+}
+
+static inline int rm_get_cursor(int ctl, unsigned int cpu,
+				struct relaymap_cursor *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->size = sizeof(*c);
+	c->cpu = cpu;
+	return rm_ioctl(ctl, RELAYMAP_IOC_GET_CURSOR, c);
+}
+
+static inline int rm_put_consumed(int ctl, unsigned int cpu, uint64_t n)
+{
+	struct relaymap_consume c = { .size = sizeof(c), .cpu = cpu, .count = n };
+
+	return rm_ioctl(ctl, RELAYMAP_IOC_PUT_CONSUMED, &c);
+}
+
+static inline int rm_flush(int ctl, int cpu)
+{
+	struct relaymap_flush f = { .size = sizeof(f), .cpu = cpu };
+
+	return rm_ioctl(ctl, RELAYMAP_IOC_FLUSH, &f);
+}
+
+static inline int rm_reset(int ctl)
+{
+	return ioctl(ctl, RELAYMAP_IOC_RESET) < 0 ? -errno : 0;
+}
+
+static inline int rm_get_stats(int ctl, int cpu, struct relaymap_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->cpu = cpu;
+	return rm_ioctl(ctl, RELAYMAP_IOC_GET_STATS, st);
+}
+
+/* The same, failing the program on error. */
+static inline void rm_cursor_x(int ctl, unsigned int cpu,
+			       struct relaymap_cursor *c)
+{
+	int err = rm_get_cursor(ctl, cpu, c);
+
+	if (err)
+		rm_die("GET_CURSOR(cpu %u): %s", cpu, strerror(-err));
+}
+
+static inline void rm_put_x(int ctl, unsigned int cpu, uint64_t n)
+{
+	int err = rm_put_consumed(ctl, cpu, n);
+
+	if (err)
+		rm_die("PUT_CONSUMED(cpu %u, %" PRIu64 "): %s", cpu, n,
+		       strerror(-err));
+}
+
+static inline void rm_flush_x(int ctl, int cpu)
+{
+	int err = rm_flush(ctl, cpu);
+
+	if (err)
+		rm_die("FLUSH(cpu %d): %s", cpu, strerror(-err));
+}
+
+static inline void rm_stats_x(int ctl, int cpu, struct relaymap_stats *st)
+{
+	int err = rm_get_stats(ctl, cpu, st);
+
+	if (err)
+		rm_die("GET_STATS(cpu %d): %s", cpu, strerror(-err));
+}
+
+/* ---- a channel: control file, info, per-CPU mappings -------------------- */
+
+struct rm_chan {
+	char name[RELAYMAP_NAME_MAX];
+	int ctl;
+	struct relaymap_info info;
+	unsigned int ncpus;		/* CPUs in info.cpu_mask */
+	unsigned int cpus[RM_MAXCPU];	/* their ids */
+	int fd[RM_MAXCPU];		/* by CPU id, -1 if none */
+	const uint8_t *map[RM_MAXCPU];	/* by CPU id, NULL if not mapped */
+};
+
+#define RM_OPEN_MAP (1 << 0)	  /* mmap every CPU file */
+#define RM_OPEN_POPULATE (1 << 1) /* ... with MAP_POPULATE */
+
+static inline bool rm_info_has_cpu(const struct relaymap_info *info,
+				   unsigned int cpu)
+{
+	return cpu < RELAYMAP_MAX_CPUS &&
+	       ((info->cpu_mask[cpu / 64] >> (cpu % 64)) & 1);
+}
+
+static inline void rm_cpu_path(char *buf, size_t len, const char *name,
+			       unsigned int cpu)
+{
+	snprintf(buf, len, RM_DIR "/%s/cpu%u", name, cpu);
+}
+
+static inline int rm_open_control(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), RM_DIR "/%s/control", name);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+static inline void rm_map_cpu(struct rm_chan *ch, unsigned int cpu, int flags)
+{
+	char path[256];
+	void *p;
+
+	rm_cpu_path(path, sizeof(path), ch->name, cpu);
+	if (ch->fd[cpu] < 0) {
+		ch->fd[cpu] = open(path, O_RDONLY | O_CLOEXEC);
+		if (ch->fd[cpu] < 0)
+			rm_die("open %s: %s", path, strerror(errno));
+	}
+	if (!(flags & RM_OPEN_MAP))
+		return;
+	p = mmap(NULL, ch->info.alloc_size, PROT_READ,
+		 MAP_SHARED | ((flags & RM_OPEN_POPULATE) ? MAP_POPULATE : 0),
+		 ch->fd[cpu], 0);
+	if (p == MAP_FAILED)
+		rm_die("mmap %s (%llu bytes): %s", path,
+		       (unsigned long long)ch->info.alloc_size, strerror(errno));
+	ch->map[cpu] = p;
+}
+
+/* Open relaymap/<name>: control, GET_INFO, open (and map) every CPU file. */
+static inline void rm_open(struct rm_chan *ch, const char *name, int flags)
+{
+	int err;
+
+	memset(ch, 0, sizeof(*ch));
+	for (unsigned int c = 0; c < RM_MAXCPU; c++)
+		ch->fd[c] = -1;
+	snprintf(ch->name, sizeof(ch->name), "%s", name);
+	ch->ctl = rm_open_control(name);
+	if (ch->ctl < 0)
+		rm_die("open " RM_DIR "/%s/control: %s", name, strerror(errno));
+	err = rm_get_info(ch->ctl, &ch->info);
+	if (err)
+		rm_die("GET_INFO on %s: %s", name, strerror(-err));
+	if (ch->info.header_size != sizeof(struct relaymap_subbuf_header) ||
+	    ch->info.subbuf_size <= ch->info.header_size ||
+	    ch->info.n_subbufs < 2 || ch->info.alloc_size == 0)
+		rm_die("GET_INFO on %s: implausible geometry header_size=%u "
+		       "subbuf_size=%llu n_subbufs=%llu alloc_size=%llu",
+		       name, ch->info.header_size,
+		       (unsigned long long)ch->info.subbuf_size,
+		       (unsigned long long)ch->info.n_subbufs,
+		       (unsigned long long)ch->info.alloc_size);
+	for (unsigned int c = 0; c < RELAYMAP_MAX_CPUS; c++) {
+		if (!rm_info_has_cpu(&ch->info, c))
+			continue;
+		if (c >= RM_MAXCPU)
+			rm_die("cpu %u in cpu_mask is beyond RM_MAXCPU", c);
+		ch->cpus[ch->ncpus++] = c;
+		rm_map_cpu(ch, c, flags);
+	}
+	if (ch->ncpus == 0)
+		rm_die("GET_INFO on %s: empty cpu_mask", name);
+}
+
+static inline void rm_close(struct rm_chan *ch)
+{
+	for (unsigned int i = 0; i < ch->ncpus; i++) {
+		unsigned int c = ch->cpus[i];
+
+		if (ch->map[c])
+			munmap((void *)ch->map[c], ch->info.alloc_size);
+		if (ch->fd[c] >= 0)
+			close(ch->fd[c]);
+		ch->map[c] = NULL;
+		ch->fd[c] = -1;
+	}
+	if (ch->ctl >= 0)
+		close(ch->ctl);
+	ch->ctl = -1;
+}
+
+/* ---- sub-buffer headers ---------------------------------------------- */
+
+static inline const uint8_t *rm_slot(const struct rm_chan *ch, unsigned int cpu,
+				     uint64_t s)
+{
+	return ch->map[cpu] + (s % ch->info.n_subbufs) * ch->info.subbuf_size;
+}
+
+static inline const struct relaymap_subbuf_header *
+rm_hdr(const struct rm_chan *ch, unsigned int cpu, uint64_t s)
+{
+	return (const struct relaymap_subbuf_header *)rm_slot(ch, cpu, s);
+}
+
+static inline uint64_t rm_load_commit(const struct relaymap_subbuf_header *h)
+{
+	/* Pairs with the module's smp_store_release(&hdr->commit, seq + 1). */
+	return __atomic_load_n(&h->commit, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Snapshot a live header: commit first with acquire, then the rest (each
+ * field read once). The fields are final if commit == seq + 1.
+ */
+static inline void rm_hdr_read(const struct relaymap_subbuf_header *h,
+			       struct relaymap_subbuf_header *o)
+{
+	o->commit = rm_load_commit(h);
+	o->magic = __atomic_load_n(&h->magic, __ATOMIC_RELAXED);
+	o->abi_version = __atomic_load_n(&h->abi_version, __ATOMIC_RELAXED);
+	o->header_size = __atomic_load_n(&h->header_size, __ATOMIC_RELAXED);
+	o->cpu = __atomic_load_n(&h->cpu, __ATOMIC_RELAXED);
+	o->flags = __atomic_load_n(&h->flags, __ATOMIC_RELAXED);
+	o->seq = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
+	o->ts_begin_ns = __atomic_load_n(&h->ts_begin_ns, __ATOMIC_RELAXED);
+	o->ts_end_ns = __atomic_load_n(&h->ts_end_ns, __ATOMIC_RELAXED);
+	o->payload_size = __atomic_load_n(&h->payload_size, __ATOMIC_RELAXED);
+	o->padding = __atomic_load_n(&h->padding, __ATOMIC_RELAXED);
+	o->records_dropped =
+		__atomic_load_n(&h->records_dropped, __ATOMIC_RELAXED);
+}
+
+static inline void rm_hdr_str(const struct relaymap_subbuf_header *h, char *buf,
+			      size_t len)
+{
+	snprintf(buf, len,
+		 "magic=%#x abi=%u hsize=%u cpu=%u flags=%#x seq=%llu "
+		 "commit=%llu payload=%u padding=%u dropped=%llu",
+		 h->magic, h->abi_version, h->header_size, h->cpu, h->flags,
+		 (unsigned long long)h->seq, (unsigned long long)h->commit,
+		 h->payload_size, h->padding,
+		 (unsigned long long)h->records_dropped);
+}
+
+/*
+ * Check a closed header of sub-buffer s of `cpu`. Returns NULL if it is
+ * well-formed, else what is wrong (in `why`).
+ */
+static inline const char *rm_hdr_check(const struct rm_chan *ch,
+				       unsigned int cpu, uint64_t s,
+				       const struct relaymap_subbuf_header *h,
+				       char *why, size_t len)
+{
+	const char *what = NULL;
+	char hs[256];
+
+	if (h->magic != RELAYMAP_SUBBUF_MAGIC)
+		what = "bad magic";
+	else if (h->commit != h->seq + 1)
+		what = "commit != seq + 1";
+	else if (h->seq != s)
+		what = "seq != s";
+	else if ((uint64_t)h->header_size + h->payload_size + h->padding !=
+		 ch->info.subbuf_size)
+		what = "header_size + payload_size + padding != subbuf_size";
+	else if (h->abi_version != RELAYMAP_ABI_VERSION)
+		what = "bad abi_version";
+	else if (h->header_size != ch->info.header_size)
+		what = "header_size != info.header_size";
+	else if (h->cpu != cpu)
+		what = "cpu mismatch";
+	else if (h->flags & ~(RELAYMAP_SB_FLUSHED | RELAYMAP_SB_DROPS))
+		what = "unknown flags";
+	if (!what)
+		return NULL;
+	rm_hdr_str(h, hs, sizeof(hs));
+	snprintf(why, len, "cpu %u sub-buffer %llu: %s (%s)", cpu,
+		 (unsigned long long)s, what, hs);
+	return why;
+}
+
+/* ---- records and the load generator's payload --------------------------- */
+
+static inline uint32_t rm_fnv1a(uint32_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= RELAYMAP_FNV_PRIME;
+	}
+	return h;
+}
+
+/* The loadgen checksum: FNV-1a over LE seq (8), LE cpu (4), then fill. */
+static inline uint32_t rm_lg_checksum(uint64_t seq, uint32_t cpu,
+				      const uint8_t *fill, size_t n)
+{
+	uint8_t b[12];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(seq >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		b[8 + i] = (uint8_t)(cpu >> (8 * i));
+	return rm_fnv1a(rm_fnv1a(RELAYMAP_FNV_OFFSET, b, sizeof(b)), fill, n);
+}
+
+#define RM_LG_MIN_RECORD                                                       \
+	(sizeof(struct relaymap_record) +                                      \
+	 sizeof(struct relaymap_loadgen_payload))
+
+/*
+ * Verification state of one CPU's loadgen stream. Owned by one thread.
+ * Records must arrive in seq order; a jump forward is a gap (dropped
+ * records), anything else (duplicate, going back) is an error.
+ */
+struct rm_stream {
+	unsigned int cpu;
+	uint32_t record_size;	/* expected size of every record, 0 = any */
+	bool started;
+	uint64_t first_seq;
+	uint64_t next_seq;	/* seq expected next */
+	uint64_t records;	/* valid loadgen records received */
+	uint64_t bytes;		/* payload bytes walked */
+	uint64_t gap_events;
+	uint64_t gap_records;	/* records missing inside the stream */
+	uint64_t backwards;	/* duplicate or out-of-order seq */
+	uint64_t bad_frame;	/* record header size/bounds wrong */
+	uint64_t bad_type;	/* type/flags/size not the loadgen's */
+	uint64_t bad_cpu;	/* payload cpu != buffer's cpu */
+	uint64_t bad_csum;	/* checksum mismatch */
+	uint64_t bad_fill;	/* fill pattern mismatch */
+	uint64_t tail_bytes;	/* < 16 bytes left after the last record */
+	unsigned int reported;	/* detailed messages printed so far */
+};
+
+#define RM_REPORT_MAX 8
+
+static inline void rm_stream_init(struct rm_stream *st, unsigned int cpu,
+				  uint32_t record_size)
+{
+	memset(st, 0, sizeof(*st));
+	st->cpu = cpu;
+	st->record_size = record_size;
+}
+
+static inline uint64_t rm_stream_errors(const struct rm_stream *st)
+{
+	return st->backwards + st->bad_frame + st->bad_type + st->bad_cpu +
+	       st->bad_csum + st->bad_fill;
+}
+
+#define RM_STREAM_REPORT(st, ...)                                              \
+	do {                                                                   \
+		if ((st)->reported++ < RM_REPORT_MAX)                          \
+			rm_bad(__VA_ARGS__);                                   \
+		else                                                           \
+			__atomic_add_fetch(&rm_nbad, 1, __ATOMIC_RELAXED);    \
+	} while (0)
+
+/* What one sub-buffer's payload held. */
+struct rm_sbrecs {
+	uint64_t records;
+	uint64_t first_seq, last_seq; /* valid when records > 0 */
+};
+
+/*
+ * Walk the records of one payload (sub-buffer s) and verify every
+ * loadgen record. Returns false if the payload is corrupt (framing).
+ */
+static inline bool rm_stream_payload(struct rm_stream *st, uint64_t s,
+				     const uint8_t *p, uint32_t len,
+				     struct rm_sbrecs *out)
+{
+	uint32_t off = 0;
+	struct rm_sbrecs r = { 0, 0, 0 };
+	bool ok = true;
+
+	st->bytes += len;
+	while (len - off >= sizeof(struct relaymap_record)) {
+		struct relaymap_record rec;
+		struct relaymap_loadgen_payload lp;
+		const uint8_t *fill;
+		size_t nfill;
+
+		memcpy(&rec, p + off, sizeof(rec));
+		if (rec.size < sizeof(rec) || rec.size > len - off) {
+			st->bad_frame++;
+			RM_STREAM_REPORT(st,
+					 "cpu %u sub-buffer %llu offset %u: corrupt record size %u (payload %u)",
+					 st->cpu, (unsigned long long)s, off,
+					 rec.size, len);
+			ok = false;
+			break;
+		}
+		if (rec.type != RELAYMAP_REC_LOADGEN || rec.flags != 0 ||
+		    rec.size < RM_LG_MIN_RECORD ||
+		    (st->record_size && rec.size != st->record_size)) {
+			st->bad_type++;
+			RM_STREAM_REPORT(st,
+					 "cpu %u sub-buffer %llu offset %u: not a loadgen record: type=%u flags=%u size=%u (want size %u)",
+					 st->cpu, (unsigned long long)s, off,
+					 rec.type, rec.flags, rec.size,
+					 st->record_size);
+			goto next;
+		}
+		memcpy(&lp, p + off + sizeof(rec), sizeof(lp));
+		fill = p + off + RM_LG_MIN_RECORD;
+		nfill = rec.size - RM_LG_MIN_RECORD;
+		if (lp.cpu != st->cpu) {
+			st->bad_cpu++;
+			RM_STREAM_REPORT(st,
+					 "cpu %u sub-buffer %llu offset %u: record seq %llu says cpu %u",
+					 st->cpu, (unsigned long long)s, off,
+					 (unsigned long long)lp.seq, lp.cpu);
+		}
+		if (rm_lg_checksum(lp.seq, lp.cpu, fill, nfill) != lp.checksum) {
+			st->bad_csum++;
+			RM_STREAM_REPORT(st,
+					 "cpu %u sub-buffer %llu offset %u: record seq %llu: bad checksum %#x (computed %#x)",
+					 st->cpu, (unsigned long long)s, off,
+					 (unsigned long long)lp.seq, lp.checksum,
+					 rm_lg_checksum(lp.seq, lp.cpu, fill, nfill));
+		} else {
+			for (size_t i = 0; i < nfill; i++) {
+				if (fill[i] != (uint8_t)(lp.seq * 13 + i * 7 + lp.cpu)) {
+					st->bad_fill++;
+					RM_STREAM_REPORT(st,
+							 "cpu %u sub-buffer %llu: record seq %llu: fill[%zu]=%#x, expected %#x",
+							 st->cpu, (unsigned long long)s,
+							 (unsigned long long)lp.seq, i, fill[i],
+							 (uint8_t)(lp.seq * 13 + i * 7 + lp.cpu));
+					break;
+				}
+			}
+		}
+		if (!st->started) {
+			st->started = true;
+			st->first_seq = lp.seq;
+			st->next_seq = lp.seq;
+		}
+		if (lp.seq > st->next_seq) {
+			st->gap_events++;
+			st->gap_records += lp.seq - st->next_seq;
+		} else if (lp.seq < st->next_seq) {
+			st->backwards++;
+			RM_STREAM_REPORT(st,
+					 "cpu %u sub-buffer %llu offset %u: record seq %llu after %llu (duplicate or out of order)",
+					 st->cpu, (unsigned long long)s, off,
+					 (unsigned long long)lp.seq,
+					 (unsigned long long)st->next_seq - 1);
+		}
+		if (lp.seq >= st->next_seq)
+			st->next_seq = lp.seq + 1;
+		st->records++;
+		if (!r.records)
+			r.first_seq = lp.seq;
+		r.last_seq = lp.seq;
+		r.records++;
+next:
+		off += (rec.size + RELAYMAP_RECORD_ALIGN - 1) &
+		       ~(uint32_t)(RELAYMAP_RECORD_ALIGN - 1);
+		if (off > len)
+			break;
+	}
+	if (ok && off < len)
+		st->tail_bytes += len - off;
+	if (out)
+		*out = r;
+	return ok;
+}
+
+/* ---- draining one CPU (no-overwrite mode) ------------------------------ */
+
+/*
+ * State of a consumer of one CPU buffer. Walks sub-buffers
+ * consumed..produced by the published count, checks every header the
+ * moment it is first read (a stale header is counted as a violation),
+ * verifies the records and hands the sub-buffers back.
+ */
+struct rm_drain {
+	unsigned int cpu;
+	struct rm_stream st;
+	uint64_t consumed;	  /* next sub-buffer to read (== kernel consumed) */
+	uint64_t subbufs;	  /* sub-buffers read */
+	uint64_t hdr_checks;	  /* headers checked */
+	uint64_t hdr_violations;  /* headers not final/valid at first read */
+	uint64_t flushed_sbs;	  /* headers with RELAYMAP_SB_FLUSHED */
+	uint64_t flushed_partial; /* ... with payload < subbuf_size - header_size */
+	uint64_t drops_sbs;	  /* headers with RELAYMAP_SB_DROPS */
+	uint64_t last_hdr_dropped;
+	uint64_t hdr_dropped_back;     /* records_dropped went down */
+	uint64_t hdr_drop_flag_wrong;  /* DROPS flag vs records_dropped change */
+	uint64_t hdr_drop_count_wrong; /* records_dropped vs seq gaps so far */
+	bool check_drop_count;	  /* stream starts at seq 0 and is drained whole */
+	uint64_t full_payload;	  /* max payload of one sub-buffer */
+	uint64_t delay_us;	  /* sleep per sub-buffer (slow consumer) */
+	unsigned int reported;
+};
+
+static inline void rm_drain_init(struct rm_drain *d, const struct rm_chan *ch,
+				 unsigned int cpu, uint32_t record_size)
+{
+	struct relaymap_cursor cur;
+
+	memset(d, 0, sizeof(*d));
+	d->cpu = cpu;
+	rm_stream_init(&d->st, cpu, record_size);
+	rm_cursor_x(ch->ctl, cpu, &cur);
+	d->consumed = cur.consumed;
+	d->full_payload = ch->info.subbuf_size - ch->info.header_size;
+}
+
+#define RM_DRAIN_REPORT(d, ...)                                                \
+	do {                                                                   \
+		if ((d)->reported++ < RM_REPORT_MAX)                           \
+			rm_bad(__VA_ARGS__);                                   \
+		else                                                           \
+			__atomic_add_fetch(&rm_nbad, 1, __ATOMIC_RELAXED);    \
+	} while (0)
+
+/*
+ * Read sub-buffers d->consumed .. produced - 1 of d->cpu and hand them
+ * back with one PUT_CONSUMED. Returns how many were read.
+ */
+static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
+				   uint64_t produced)
+{
+	unsigned int cpu = d->cpu;
+	uint64_t from = d->consumed, n;
+	char why[512];
+
+	if (produced <= from)
+		return 0;
+	n = produced - from;
+	if (n > ch->info.n_subbufs) {
+		RM_DRAIN_REPORT(d, "cpu %u: produced %llu - consumed %llu = %llu > n_subbufs %llu in no-overwrite mode",
+				cpu, (unsigned long long)produced,
+				(unsigned long long)from, (unsigned long long)n,
+				(unsigned long long)ch->info.n_subbufs);
+	}
+	/* First pass: every newly published header, at once. */
+	for (uint64_t s = from; s < produced; s++) {
+		struct relaymap_subbuf_header h;
+
+		rm_hdr_read(rm_hdr(ch, cpu, s), &h);
+		d->hdr_checks++;
+		if (rm_hdr_check(ch, cpu, s, &h, why, sizeof(why))) {
+			d->hdr_violations++;
+			RM_DRAIN_REPORT(d, "stale/invalid header at first read (produced=%llu): %s",
+					(unsigned long long)produced, why);
+		}
+	}
+	/* Second pass: the payloads, which the kernel leaves alone until consumed. */
+	for (uint64_t s = from; s < produced; s++) {
+		const uint8_t *slot = rm_slot(ch, cpu, s);
+		struct relaymap_subbuf_header h;
+		struct rm_sbrecs r;
+		int tries = 0;
+
+		for (;;) {
+			rm_hdr_read((const struct relaymap_subbuf_header *)slot, &h);
+			if (!rm_hdr_check(ch, cpu, s, &h, why, sizeof(why)))
+				break;
+			if (++tries > 100000)
+				rm_die("header never became valid: %s", why);
+			sched_yield();
+		}
+		if (h.flags & RELAYMAP_SB_FLUSHED) {
+			d->flushed_sbs++;
+			if (h.payload_size < d->full_payload)
+				d->flushed_partial++;
+		}
+		if (h.records_dropped < d->last_hdr_dropped) {
+			d->hdr_dropped_back++;
+			RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: cumulative records_dropped went back %llu -> %llu",
+					cpu, (unsigned long long)s,
+					(unsigned long long)d->last_hdr_dropped,
+					(unsigned long long)h.records_dropped);
+		}
+		if (h.flags & RELAYMAP_SB_DROPS)
+			d->drops_sbs++;
+		if (!!(h.flags & RELAYMAP_SB_DROPS) !=
+		    (h.records_dropped > d->last_hdr_dropped)) {
+			d->hdr_drop_flag_wrong++;
+			RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: flag DROPS=%d but records_dropped %llu -> %llu",
+					cpu, (unsigned long long)s,
+					!!(h.flags & RELAYMAP_SB_DROPS),
+					(unsigned long long)d->last_hdr_dropped,
+					(unsigned long long)h.records_dropped);
+		}
+		d->last_hdr_dropped = h.records_dropped;
+		rm_stream_payload(&d->st, s, slot + h.header_size, h.payload_size, &r);
+		if (d->check_drop_count && r.records) {
+			/* Stream from seq 0: missing so far = last seq + 1 - received. */
+			uint64_t missing = r.last_seq + 1 - d->st.records;
+
+			if (h.records_dropped != missing) {
+				d->hdr_drop_count_wrong++;
+				RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: header records_dropped=%llu but the records through seq %llu miss %llu",
+						cpu, (unsigned long long)s,
+						(unsigned long long)h.records_dropped,
+						(unsigned long long)r.last_seq,
+						(unsigned long long)missing);
+			}
+		}
+		d->subbufs++;
+		if (d->delay_us)
+			rm_sleep_us(d->delay_us);
+	}
+	rm_put_x(ch->ctl, cpu, n);
+	d->consumed = produced;
+	return n;
+}
+
+/* One GET_CURSOR, then drain what it says is produced. */
+static inline uint64_t rm_drain_once(const struct rm_chan *ch, struct rm_drain *d)
+{
+	struct relaymap_cursor cur;
+
+	rm_cursor_x(ch->ctl, d->cpu, &cur);
+	if (cur.consumed != d->consumed)
+		RM_DRAIN_REPORT(d, "cpu %u: kernel consumed=%llu, consumer expected %llu",
+				d->cpu, (unsigned long long)cur.consumed,
+				(unsigned long long)d->consumed);
+	return rm_drain_to(ch, d, cur.produced);
+}
+
+static inline void rm_drain_print(const struct rm_drain *d)
+{
+	const struct rm_stream *st = &d->st;
+
+	rm_note("cpu %u: subbufs=%llu records=%llu bytes=%llu first_seq=%llu next_seq=%llu "
+		"gaps=%llu gap_records=%llu backwards=%llu bad_frame=%llu bad_type=%llu "
+		"bad_cpu=%llu bad_csum=%llu bad_fill=%llu tail_bytes=%llu "
+		"hdr_checks=%llu hdr_violations=%llu flushed_sbs=%llu flushed_partial=%llu "
+		"drops_sbs=%llu last_hdr_dropped=%llu",
+		d->cpu, (unsigned long long)d->subbufs,
+		(unsigned long long)st->records, (unsigned long long)st->bytes,
+		(unsigned long long)st->first_seq,
+		(unsigned long long)st->next_seq,
+		(unsigned long long)st->gap_events,
+		(unsigned long long)st->gap_records,
+		(unsigned long long)st->backwards,
+		(unsigned long long)st->bad_frame,
+		(unsigned long long)st->bad_type,
+		(unsigned long long)st->bad_cpu,
+		(unsigned long long)st->bad_csum,
+		(unsigned long long)st->bad_fill,
+		(unsigned long long)st->tail_bytes,
+		(unsigned long long)d->hdr_checks,
+		(unsigned long long)d->hdr_violations,
+		(unsigned long long)d->flushed_sbs,
+		(unsigned long long)d->flushed_partial,
+		(unsigned long long)d->drops_sbs,
+		(unsigned long long)d->last_hdr_dropped);
+}
+
+/* ---- the load generator ------------------------------------------------ */
+
+struct lg_cpu_status {
+	unsigned int cpu;
+	uint64_t attempts, written, dropped;
+};
+
+struct lg_status {
+	bool running;
+	unsigned int n;
+	struct lg_cpu_status cpu[RM_MAXCPU];
+	uint64_t attempts, written, dropped; /* the "total" line */
+};
+
+static inline bool lg_present(void)
+{
+	return access(LG_DIR "/control", W_OK) == 0;
+}
+
+static inline void lg_set(const char *param, const char *value)
+{
+	char path[256];
+	int err;
+
+	snprintf(path, sizeof(path), LG_PARAMS "/%s", param);
+	err = rm_write_text(path, value);
+	if (err)
+		rm_die("set loadgen %s=%s: %s", param, value, strerror(-err));
+}
+
+static inline void lg_setu(const char *param, unsigned long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu", v);
+	lg_set(param, buf);
+}
+
+static inline void lg_control(const char *cmd)
+{
+	int err = rm_write_text(LG_DIR "/control", cmd);
+
+	if (err)
+		rm_die("loadgen control '%s': %s", cmd, strerror(-err));
+}
+
+static inline void lg_start(void)
+{
+	lg_control("start");
+}
+
+static inline void lg_stop(void)
+{
+	lg_control("stop");
+}
+
+static inline void lg_read_status(struct lg_status *st)
+{
+	char buf[8192], *line, *save = NULL;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	err = rm_read_text(LG_DIR "/status", buf, sizeof(buf));
+	if (err)
+		rm_die("read " LG_DIR "/status: %s", strerror(-err));
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char state[32];
+		unsigned int c;
+		unsigned long long a, w, d;
+
+		if (sscanf(line, "state %31s", state) == 1) {
+			st->running = strcmp(state, "running") == 0;
+		} else if (sscanf(line, "cpu %u attempts %llu written %llu dropped %llu",
+				  &c, &a, &w, &d) == 4) {
+			if (st->n >= RM_MAXCPU)
+				rm_die("loadgen status: too many cpu lines");
+			st->cpu[st->n++] = (struct lg_cpu_status){ c, a, w, d };
+		} else if (sscanf(line, "total attempts %llu written %llu dropped %llu",
+				  &a, &w, &d) == 3) {
+			st->attempts = a;
+			st->written = w;
+			st->dropped = d;
+		}
+	}
+}
+
+/* The status of one CPU; all zero if loadgen has no line for it. */
+static inline struct lg_cpu_status lg_cpu(const struct lg_status *st,
+					  unsigned int cpu)
+{
+	for (unsigned int i = 0; i < st->n; i++)
+		if (st->cpu[i].cpu == cpu)
+			return st->cpu[i];
+	return (struct lg_cpu_status){ cpu, 0, 0, 0 };
+}
+
+/* Wait until loadgen's state is idle (count or duration reached). */
+static inline bool lg_wait_idle(unsigned int timeout_ms)
+{
+	uint64_t t0 = rm_now_ns();
+	struct lg_status st;
+
+	for (;;) {
+		lg_read_status(&st);
+		if (!st.running)
+			return true;
+		if (rm_now_ns() - t0 > (uint64_t)timeout_ms * 1000000)
+			return false;
+		rm_sleep_ms(20);
+	}
+}
+
+/* Parse "key=value" into lg_set(); for --lg options. */
+static inline void lg_set_kv(const char *kv)
+{
+	char key[64];
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key))
+		rm_die("bad loadgen parameter '%s' (want key=value)", kv);
+	memcpy(key, kv, (size_t)(eq - kv));
+	key[eq - kv] = 0;
+	lg_set(key, eq + 1);
+}
+
+/* ---- module unload --------------------------------------------------- */
+
+static inline int rm_delete_module(const char *name)
+{
+	return syscall(__NR_delete_module, name, O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+static inline bool rm_module_loaded(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/module/%s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* ---- small argument helpers --------------------------------------------- */
+
+static inline unsigned long long rm_argu(const char *opt, const char *v)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!v)
+		rm_die("option %s needs a value", opt);
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno || *end || end == v)
+		rm_die("option %s: bad number '%s'", opt, v);
+	return x;
+}
+
+#endif /* RMTEST_H */
