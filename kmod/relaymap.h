@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * relaymap.h - kernel API of relaymap.ko for other modules.
+ * Kernel API of relaymap.ko for other modules.
  *
  * A relaymap channel is a relay channel with one buffer per CPU, exported
  * in debugfs at relaymap/<name>/ together with a control file that speaks

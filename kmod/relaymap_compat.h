@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * relaymap_compat.h - the one place where kernel versions differ.
+ * The one place where kernel versions differ.
  *
  * Supported: 6.1 .. 7.x. The only relay API change that matters to
  * relaymap is the subbuf_start callback: up to 6.16 it receives the

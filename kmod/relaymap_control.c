@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * relaymap_control.c - the control file: ioctls of relaymap_abi.h.
+ * The control file: ioctls of relaymap_abi.h.
  *
  * Every ioctl struct starts with its size as the caller compiled it. We
  * refuse sizes below the first version of the struct, read and write
@@ -138,6 +138,7 @@ static long relaymap_ioc_put_consumed(struct relaymap_chan *ch,
 		return -EINVAL;
 	pc = per_cpu_ptr(ch->pcpu, con.cpu);
 	consumed = READ_ONCE(buf->subbufs_consumed);
+	/* Pairs with smp_store_release() in relaymap_close_subbuf(). */
 	if (con.count > smp_load_acquire(&pc->published) - consumed)
 		return -EINVAL;
 
@@ -276,6 +277,7 @@ static void relaymap_add_stats(struct relaymap_chan *ch, unsigned int cpu,
 	st->records_written += READ_ONCE(pc->records_written);
 	st->bytes_written += READ_ONCE(pc->bytes_written);
 	st->records_dropped += READ_ONCE(pc->records_dropped);
+	/* Pairs with smp_store_release() in relaymap_close_subbuf(). */
 	st->subbufs_produced += smp_load_acquire(&pc->published);
 	st->subbufs_consumed += READ_ONCE(buf->subbufs_consumed);
 	st->subbufs_lapped += READ_ONCE(pc->subbufs_lapped);

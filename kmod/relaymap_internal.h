@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * relaymap_internal.h - state shared by the files of relaymap.ko.
+ * State shared by the files of relaymap.ko.
  */
 #ifndef _RELAYMAP_INTERNAL_H
 #define _RELAYMAP_INTERNAL_H
@@ -9,6 +9,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/relay.h>
+#include <linux/sizes.h>
 
 #include "relaymap.h"
 
@@ -17,10 +18,10 @@
 
 /* Geometry limits checked by relaymap_chan_create(). */
 #define RELAYMAP_MIN_SUBBUF	4096UL
-#define RELAYMAP_MAX_SUBBUF	(64UL << 20)
+#define RELAYMAP_MAX_SUBBUF	((unsigned long)SZ_64M)
 #define RELAYMAP_MIN_SUBBUFS	2UL
 #define RELAYMAP_MAX_SUBBUFS	4096UL
-#define RELAYMAP_MAX_ALLOC	(1UL << 30)
+#define RELAYMAP_MAX_ALLOC	((unsigned long)SZ_1G)
 
 /* Longest relaymap_printf() text; longer text is truncated. */
 #define RELAYMAP_PRINTF_MAX	1024

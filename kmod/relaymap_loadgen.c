@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * relaymap_loadgen.c - load generator for relaymap channels.
+ * Load generator for relaymap channels.
  *
  * One kthread per online CPU, bound to it, writes RELAYMAP_REC_LOADGEN
  * records (struct relaymap_loadgen_payload + fill, see relaymap_abi.h)

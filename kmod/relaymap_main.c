@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * relaymap_main.c - channel lifecycle, relay callbacks and debugfs.
+ * Channel lifecycle, relay callbacks and debugfs.
  *
  * Every sub-buffer starts with a struct relaymap_subbuf_header. The
  * subbuf_start callback closes the previous sub-buffer (final header, then
@@ -68,8 +68,12 @@ static void relaymap_close_subbuf(struct relaymap_chan *ch,
 	hdr->ts_end_ns = ktime_get_mono_fast_ns();
 	hdr->records_dropped = pc->records_dropped;
 	hdr->flags = flags;
-	/* The header is final: publish it, then count it. */
+	/*
+	 * The header is final: publish it, then count it.
+	 * Pairs with the reader's acquire load of commit.
+	 */
 	smp_store_release(&hdr->commit, (u64)produced);
+	/* Pairs with smp_load_acquire() of published in the ioctls. */
 	smp_store_release(&pc->published, (u64)produced);
 }
 

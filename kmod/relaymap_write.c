@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * relaymap_write.c - the write API.
+ * The write API.
  *
  * All writers reserve space in the current CPU's buffer with local
  * interrupts disabled, the same way the inline relay_write() does, so
