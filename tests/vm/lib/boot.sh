@@ -5,7 +5,7 @@
 QEMU_TIMEOUT=${RELAYMAP_VM_TIMEOUT:-1200} # whole boot, seconds
 QEMU_MEM=${RELAYMAP_VM_MEM:-1024}
 TEST_TIMEOUT=${RELAYMAP_VM_TEST_TIMEOUT:-300}
-OUTPUT_LINES=${RELAYMAP_VM_OUTPUT_LINES:-80} # lines of a failed test's output shown
+OUTPUT_LINES=${RELAYMAP_VM_OUTPUT_LINES:-40} # last lines of a failed test's output shown
 
 # write_qemu_script FILE MODE ONLY: the exact QEMU command, kept with --keep
 # so a run can be repeated by hand.
@@ -28,15 +28,18 @@ EOF
 	chmod +x "$f"
 }
 
-# print_output LINES...: a failed test's output, indented, trimmed.
+# print_output LINES...: a failed test's output, indented; long output is
+# trimmed to its first 10 and last OUTPUT_LINES lines (the log has it all).
 print_output() {
-	local n=$#
-	if [ "$n" -gt "$OUTPUT_LINES" ]; then
-		printf '    ... (%d earlier lines, see %s)\n' "$((n - OUTPUT_LINES))" "${LOG#"$REPO"/}"
-		shift $((n - OUTPUT_LINES))
-	fi
-	local l
-	for l in "$@"; do printf '    %s\n' "$l"; done
+	local n=$# l i=0
+	for l in "$@"; do
+		i=$((i + 1))
+		if [ "$n" -gt $((OUTPUT_LINES + 20)) ] && [ "$i" -gt 10 ] && [ "$i" -le $((n - OUTPUT_LINES)) ]; then
+			[ "$i" -eq 11 ] && printf '    ... (%d lines, see %s)\n' "$((n - OUTPUT_LINES - 10))" "${LOG#"$REPO"/}"
+			continue
+		fi
+		printf '    %s\n' "$l"
+	done
 }
 
 # boot_and_parse K WORK MODE: boot; print results live; update PASSED,
@@ -49,7 +52,7 @@ boot_and_parse() {
 	mkdir -p "$(dirname "$LOG")"
 	: >"$LOG"
 	local -A seen=()
-	local line cur="" out=() name status rest in_demo=0 done=0
+	local line cur="" out=() name status rest in_demo=0 done=0 qrc='?'
 	DEMO_RC=""
 	while IFS= read -r line || [ -n "$line" ]; do
 		line=${line%$'\r'}
@@ -81,6 +84,7 @@ boot_and_parse() {
 			cur="" out=()
 			;;
 		*'@@RMVM:DONE'*) done=1 ;;
+		*'@@RMVM:QEMU-RC '*) qrc=${line#*@@RMVM:QEMU-RC } ;;
 		*'@@RMVM:KERNEL '*) say "$k: booted ${line#*@@RMVM:KERNEL }" ;;
 		*'@@RMVM:DEMO-BEGIN'*) in_demo=1 ;;
 		*'@@RMVM:DEMO-END '*)
@@ -92,11 +96,14 @@ boot_and_parse() {
 			if [ "$in_demo" = 1 ]; then printf '%s\n' "$line"; fi
 			;;
 		esac
-	done < <("$work/qemu.sh" 2>&1; echo "$?" >"$work/qemu.rc")
-	local qrc
-	qrc=$(cat "$work/qemu.rc" 2>/dev/null || echo '?')
+	done < <(
+		rc=0
+		"$work/qemu.sh" 2>&1 || rc=$?
+		printf '@@RMVM:QEMU-RC %s\n' "$rc"
+	)
 	local why="VM ended early (qemu rc $qrc)"
 	case $qrc in 124 | 137) why="VM timed out after ${QEMU_TIMEOUT}s (RELAYMAP_VM_TIMEOUT)" ;; esac
+	if grep -q 'Kernel panic' "$LOG"; then why="kernel panic (qemu rc $qrc)"; fi
 	if [ "$mode" = demo ]; then
 		if [ -z "$DEMO_RC" ]; then
 			say "$k: demo did not finish: $why; console tail ($LOG):"
@@ -111,10 +118,15 @@ boot_and_parse() {
 		FAILED=$((FAILED + 1))
 		echo "FAIL $k/$t: no result: $why"
 		if [ "$first" = 1 ]; then
-			# The test that was running when the VM died: show the console tail.
-			print_output "${out[@]}"
-			echo "    --- console tail ($LOG) ---"
-			tail -n 25 "$LOG" | sed 's/^/    /'
+			# The test that was running when the VM died: what the console
+			# showed since it began (kernel messages; its own output is
+			# only printed when it ends), else the console tail.
+			if [ "${#out[@]}" -gt 0 ]; then
+				print_output "${out[@]}"
+			else
+				echo "    --- console tail (${LOG#"$REPO"/}) ---"
+				tail -n 25 "$LOG" | sed 's/^/    /'
+			fi
 			first=0
 		fi
 	done
