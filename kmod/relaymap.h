@@ -71,5 +71,6 @@ int relaymap_printf(struct relaymap_chan *ch, const char *fmt, ...);
 
 int relaymap_flush(struct relaymap_chan *ch, int cpu);
 u64 relaymap_cpu_dropped(struct relaymap_chan *ch, int cpu);
+void relaymap_account(struct relaymap_chan *ch, size_t bytes);
 
 #endif /* _RELAYMAP_H */

@@ -191,6 +191,8 @@ static enum lg_result lg_write_relay(const struct lg_run *run,
 		__relay_write(run->rchan, rec, run->record_size);
 	if (relaymap_cpu_dropped(run->ch, lc->cpu) != before)
 		res = LG_DROPPED;
+	else
+		relaymap_account(run->ch, run->record_size);
 out:
 	if (irqs)
 		local_irq_restore(flags);

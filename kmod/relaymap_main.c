@@ -394,7 +394,8 @@ EXPORT_SYMBOL_GPL(relaymap_chan_info);
  * themselves. They must frame records as struct relaymap_record, never
  * write more than info.max_record_size bytes at once, and must not call
  * relay_flush(), relay_reset() or relay_close(). Drops are still counted
- * by the module (see relaymap_cpu_dropped()).
+ * by the module (see relaymap_cpu_dropped()); report records that were
+ * written with relaymap_account().
  *
  * Return: the relay channel, valid while the caller holds a reference.
  */

@@ -182,6 +182,26 @@ int relaymap_write_raw(struct relaymap_chan *ch, const void *data, size_t len)
 }
 EXPORT_SYMBOL_GPL(relaymap_write_raw);
 
+/**
+ * relaymap_account() - count a record written with relay's own writers
+ * @ch: the channel
+ * @bytes: bytes the write put into the sub-buffer
+ *
+ * For writers that use relaymap_chan_relay() with relay_write(),
+ * __relay_write() or relay_reserve(): call it right after a write that
+ * was not dropped, on the same CPU and with interrupts (or, for
+ * __relay_write(), preemption) still disabled, so that GET_STATS counts
+ * the record like one written with relaymap_write().
+ */
+void relaymap_account(struct relaymap_chan *ch, size_t bytes)
+{
+	struct relaymap_cpu *pc = this_cpu_ptr(ch->pcpu);
+
+	relaymap_add(&pc->records_written, 1);
+	relaymap_add(&pc->bytes_written, bytes);
+}
+EXPORT_SYMBOL_GPL(relaymap_account);
+
 static void *__relaymap_reserve(struct relaymap_chan *ch, u16 type,
 				size_t len, unsigned long *flags,
 				bool count_drop)
