@@ -14,7 +14,7 @@ sync_tree() {
 	while IFS= read -r -d '' f; do
 		if ! cmp -s "$src/$f" "$dst/$f"; then
 			mkdir -p "$dst/$(dirname "$f")"
-			cp "$src/$f" "$dst/$f"
+			cp "$src/$f" "$dst/$f" || return 1
 		fi
 	done < <(cd "$src" && find . -type f ! -name '*.o' ! -name '*.ko' ! -name '*.mod' ! -name '*.mod.c' \
 		! -name '.*.cmd' ! -name 'Module.symvers' ! -name 'modules.order' ! -name '*.a' ! -name '*.tmp' \
@@ -37,8 +37,8 @@ build_kmod() {
 		say "$k: kmod/ has no Makefile or Kbuild yet: no module built"
 		return 0
 	fi
-	sync_tree "$KMOD_SRC" "$kt/src/kmod"
-	sync_tree "$REPO/include" "$kt/src/include"
+	sync_tree "$KMOD_SRC" "$kt/src/kmod" || return 1
+	sync_tree "$REPO/include" "$kt/src/include" || return 1
 	local log="$kt/kmod-build.log"
 	local make_args=(-j"${RELAYMAP_VM_JOBS:-2}" modules)
 	case $KBUILD in
@@ -78,14 +78,14 @@ list_ko() {
 	done
 }
 
-# build_c_programs: tests/vm/guest/c/*.c -> target/vm/cbin/<name> (static,
-# kernel independent, rebuilt when the source or include/ changed).
+# build_c_programs K: tests/vm/guest/c/*.c -> target/vm/K/cbin/<name>
+# (static; rebuilt when the source, a guest/c header or include/ changed).
 build_c_programs() {
-	local out="$REPO/target/vm/cbin" c name newest=""
+	local out="$REPO/target/vm/$1/cbin" c name newest=""
 	mkdir -p "$out"
 	C_BINS=()
 	local hdr
-	for hdr in "$REPO"/include/*.h; do
+	for hdr in "$REPO"/include/*.h "$REPO"/tests/vm/guest/c/*.h; do
 		[ -e "$hdr" ] || continue
 		if [ -z "$newest" ] || [ "$hdr" -nt "$newest" ]; then newest=$hdr; fi
 	done
@@ -109,8 +109,8 @@ build_c_programs() {
 build_guest_bin() {
 	local k=$1 h
 	GUEST_BIN="$REPO/target/vm/$k/bin"
-	rm -rf "$GUEST_BIN" && mkdir -p "$GUEST_BIN"
-	if [ "${#C_BINS[@]}" -gt 0 ]; then cp "${C_BINS[@]}" "$GUEST_BIN/"; fi
+	rm -rf "$GUEST_BIN" && mkdir -p "$GUEST_BIN" || return 1
+	if [ "${#C_BINS[@]}" -gt 0 ]; then cp "${C_BINS[@]}" "$GUEST_BIN/" || return 1; fi
 	for h in "$REPO"/tests/vm/guest/build.d/*.sh; do
 		[ -e "$h" ] || continue
 		if [ ! -x "$h" ]; then
@@ -159,26 +159,26 @@ pack_initramfs() {
 	local k=$1 out=$2 st
 	st=$(mktemp -d "$out.root.XXXXXX")
 	mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc,relaymap/kmod,relaymap/bin,relaymap/tests}
-	cp /bin/busybox "$st/bin/busybox"
+	cp /bin/busybox "$st/bin/busybox" || return 1
 	ln -s busybox "$st/bin/sh"
 	# The kernel opens /dev/console before /init runs; devtmpfs comes later.
 	mknod -m 600 "$st/dev/console" c 5 1 2>/dev/null || true
 	mknod -m 666 "$st/dev/null" c 1 3 2>/dev/null || true
-	install -m 755 "$REPO/tests/vm/guest/init" "$st/init"
-	install -m 644 "$REPO/tests/vm/guest/lib.sh" "$st/relaymap/lib.sh"
+	install -m 755 "$REPO/tests/vm/guest/init" "$st/init" || return 1
+	install -m 644 "$REPO/tests/vm/guest/lib.sh" "$st/relaymap/lib.sh" || return 1
 	[ ! -e "$REPO/tests/vm/guest/demo.sh" ] || install -m 755 "$REPO/tests/vm/guest/demo.sh" "$st/relaymap/demo.sh"
 	local t
 	for t in "$REPO"/tests/vm/guest/tests/*.sh; do
 		[ -e "$t" ] && install -m 755 "$t" "$st/relaymap/tests/"
 	done
-	if [ "${#KO_FILES[@]}" -gt 0 ]; then cp "${KO_FILES[@]}" "$st/relaymap/kmod/"; fi
+	if [ "${#KO_FILES[@]}" -gt 0 ]; then cp "${KO_FILES[@]}" "$st/relaymap/kmod/" || return 1; fi
 	if [ -n "$(ls -A "$GUEST_BIN")" ]; then
-		cp -a "$GUEST_BIN"/. "$st/relaymap/bin/"
+		cp -a "$GUEST_BIN"/. "$st/relaymap/bin/" || return 1
 		copy_shared_libs "$st" "$GUEST_BIN"/* || return 1
 	fi
 	echo "relaymap-vm-$k" >"$st/etc/hostname"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$st/etc/passwd"
 	printf 'root:x:0:\n' >"$st/etc/group"
-	(cd "$st" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out"
+	(cd "$st" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out" || return 1
 	rm -rf "$st"
 }
