@@ -153,7 +153,13 @@ prepare_sid_kernel() {
 	[ -n "$abi" ] || die "sid: cannot resolve the ABI of linux-headers-cloud-amd64"
 	if [ ! -e "$CACHE/kernels/$abi/ready" ] || [ ! -d "$SID_ROOT/usr/src/linux-headers-$abi" ]; then
 		rm -f "$CACHE/kernels/$abi/ready"
-		with_lock "$CACHE/sid.lock" sid_fetch_kernel "$abi"
+		if ! with_lock "$CACHE/sid.lock" sid_fetch_kernel "$abi"; then
+			say "sid: retrying with a fresh package index"
+			with_lock "$CACHE/sid.lock" sid_update force
+			abi=$(abi_from_meta sid_run apt-cache)
+			[ -n "$abi" ] || die "sid: cannot resolve the ABI of linux-headers-cloud-amd64"
+			with_lock "$CACHE/sid.lock" sid_fetch_kernel "$abi"
+		fi
 	fi
 	KVER=$abi
 	KDIR="/usr/src/linux-headers-$abi"
