@@ -451,10 +451,8 @@ mod tests {
         let (h, range) = read_stable(&r, &f.geo, 3, 0).unwrap();
         assert_eq!(h.payload_size, 16);
         // SAFETY: nobody writes the fake buffer during the test.
-        assert_eq!(
-            unsafe { r.slice(range.start, range.len()) },
-            b"hello world....."
-        );
+        let payload = unsafe { r.slice(range.start, range.len()) };
+        assert_eq!(payload, b"hello world.....");
         // Wrong seq expected (cursor says 4, slot holds 0).
         assert!(matches!(
             read_stable(&r, &f.geo, 3, 4),
