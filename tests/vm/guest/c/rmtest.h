@@ -297,6 +297,25 @@ static inline bool rm_bit(const uint64_t *mask, unsigned int c)
 	return (mask[c / 64] >> (c % 64)) & 1;
 }
 
+/* An online CPU other than `avoid` if there is one, else any online CPU. */
+static inline unsigned int rm_other_online_cpu(unsigned int avoid)
+{
+	uint64_t online[RM_MAXCPU / 64];
+	unsigned int any = RM_MAXCPU;
+
+	rm_sys_cpus("online", online, RM_MAXCPU / 64);
+	for (unsigned int c = 0; c < RM_MAXCPU; c++) {
+		if (!rm_bit(online, c))
+			continue;
+		if (c != avoid)
+			return c;
+		any = c;
+	}
+	if (any == RM_MAXCPU)
+		rm_die("no online CPU?");
+	return any;
+}
+
 /* ---- ioctls: 0 or -errno ----------------------------------------------- */
 
 static inline int rm_ioctl(int fd, unsigned long req, void *arg)
@@ -1044,6 +1063,15 @@ static inline void lg_read_status(struct lg_status *st)
 			st->dropped = d;
 		}
 	}
+}
+
+/* Does loadgen's status have a line for this CPU (it was online)? */
+static inline bool lg_has_cpu(const struct lg_status *st, unsigned int cpu)
+{
+	for (unsigned int i = 0; i < st->n; i++)
+		if (st->cpu[i].cpu == cpu)
+			return true;
+	return false;
 }
 
 /* The status of one CPU; all zero if loadgen has no line for it. */

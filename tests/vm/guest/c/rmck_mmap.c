@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rm_mmap - the mmap contract of a relaymap CPU file.
+ * rmck_mmap - the mmap contract of a relaymap CPU file.
  *
- *   rm_mmap -n NAME
+ *   rmck_mmap -n NAME
  *
  * For every CPU file: mmap(alloc_size, PROT_READ, MAP_SHARED, 0) works and
  * every page of it can be read; any other length or a non-zero offset is
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 
 	rm_init(argv[0], 120);
 	if (!name)
-		rm_die("usage: rm_mmap -n NAME");
+		rm_die("usage: rmck_mmap -n NAME");
 	rm_set_phase("open");
 	rm_open(&ch, name, 0); /* open the CPU files, map nothing yet */
 	alloc = ch.info.alloc_size;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rm_overwrite - flight-recorder (overwrite) mode, read with the
+ * rmck_overwrite - flight-recorder (overwrite) mode, read with the
  * copy-then-validate (seqlock) protocol of relaymap_abi.h.
  *
- *   rm_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--record-size S]
+ *   rmck_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--record-size S]
  *
  * Phase 1 (static): the load generator writes at full speed while nobody
  * consumes, then stops. Exactly the n_subbufs - 1 sub-buffers before
@@ -40,7 +40,8 @@ struct ow {
 	uint64_t discontig;	/* consecutive sub-buffers, records not contiguous */
 	bool have_prev;
 	uint64_t prev_s, prev_last_seq;
-	struct rm_stream st;
+	struct rm_stream st;	/* records of the current loadgen run */
+	uint64_t records_static; /* records read in phase 1 */
 	uint64_t last_seen_seq_in_slot; /* for reporting a lap */
 };
 
@@ -223,7 +224,7 @@ int main(int argc, char **argv)
 		i++;
 	}
 	if (!name)
-		rm_die("usage: rm_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--record-size S]");
+		rm_die("usage: rmck_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--record-size S]");
 	rm_open(&ch, name, RM_OPEN_MAP);
 	n = ch.info.n_subbufs;
 	if (!(ch.info.flags & RELAYMAP_INFO_OVERWRITE))
@@ -314,6 +315,14 @@ int main(int argc, char **argv)
 
 	/* ---- phase 2: live readers ---- */
 	rm_set_phase("live");
+	/* loadgen restarts seq at 0 at every start: a new stream per CPU. */
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		struct ow *o = &ows[ch.cpus[i]];
+
+		o->records_static = o->st.records;
+		rm_stream_init(&o->st, o->cpu, (uint32_t)record_size);
+		o->have_prev = false;
+	}
 	lg_start();
 	for (unsigned int i = 0; i < ch.ncpus; i++)
 		if (pthread_create(&th[ch.cpus[i]], NULL, live_reader, &ows[ch.cpus[i]]))
@@ -339,7 +348,7 @@ int main(int argc, char **argv)
 		K = o->skipped_window + o->lapped_seq + o->rejected;
 		L = cur.subbufs_lapped;
 		lost = o->st.gap_records + o->st.first_seq;
-		rm_note("cpu %u: produced=%llu consumed=%llu kernel_lapped=%llu | consumer accepted=%llu (live %llu) skipped_window=%llu lapped_by_seq=%llu rejected_torn=%llu stale=%llu torn_accepted=%llu discontig=%llu | records=%llu lost_in_laps=%llu last_seq=%llu loadgen attempts=%llu written=%llu dropped=%llu",
+		rm_note("cpu %u: produced=%llu consumed=%llu kernel_lapped=%llu | consumer accepted=%llu (live %llu) skipped_window=%llu lapped_by_seq=%llu rejected_torn=%llu stale=%llu torn_accepted=%llu discontig=%llu | static records=%llu | live records=%llu lost_in_laps=%llu last_seq=%llu loadgen attempts=%llu written=%llu dropped=%llu",
 			o->cpu, (unsigned long long)cur.produced,
 			(unsigned long long)cur.consumed, (unsigned long long)L,
 			(unsigned long long)o->accepted,
@@ -350,6 +359,7 @@ int main(int argc, char **argv)
 			(unsigned long long)o->stale,
 			(unsigned long long)o->torn_accepted,
 			(unsigned long long)o->discontig,
+			(unsigned long long)o->records_static,
 			(unsigned long long)o->st.records, (unsigned long long)lost,
 			(unsigned long long)(o->st.next_seq - 1),
 			(unsigned long long)l.attempts,
@@ -381,13 +391,13 @@ int main(int argc, char **argv)
 		tot_K += K;
 		tot_acc += o->accepted;
 		tot_rej += o->rejected;
-		tot_rec += o->st.records;
+		tot_rec += o->records_static + o->st.records;
 		tot_lost += lost;
 		tot_P += cur.produced;
 	}
 	if (tot_L == 0)
 		rm_bad("no lap happened: the test did not exercise overwrite mode");
-	rm_note("SUMMARY produced=%llu accepted=%llu skipped=%llu kernel_lapped=%llu rejected_torn=%llu records=%llu records_lost_in_laps=%llu elapsed_s=%.2f",
+	rm_note("SUMMARY produced=%llu accepted=%llu skipped=%llu kernel_lapped=%llu rejected_torn=%llu records=%llu live_records_lost_in_laps=%llu elapsed_s=%.2f",
 		(unsigned long long)tot_P, (unsigned long long)tot_acc,
 		(unsigned long long)tot_K, (unsigned long long)tot_L,
 		(unsigned long long)tot_rej, (unsigned long long)tot_rec,

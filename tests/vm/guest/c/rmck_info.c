@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rm_info - GET_INFO against what the channel was made with, the CPU files
+ * rmck_info - GET_INFO against what the channel was made with, the CPU files
  * against cpu_mask, and GET_STATS against GET_CURSOR and the load generator.
  *
- *   rm_info -n NAME --subbuf-size S --n-subbufs N [--overwrite 0|1]
+ *   rmck_info -n NAME --subbuf-size S --n-subbufs N [--overwrite 0|1]
  *           [--cpus LIST] [--stats COUNT]
  *
  *   --cpus LIST   CPUs expected in cpu_mask (default: the online CPUs)
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 		i++;
 	}
 	if (!name || !subbuf_size || !n_subbufs)
-		rm_die("usage: rm_info -n NAME --subbuf-size S --n-subbufs N [--overwrite 0|1] [--cpus LIST] [--stats COUNT]");
+		rm_die("usage: rmck_info -n NAME --subbuf-size S --n-subbufs N [--overwrite 0|1] [--cpus LIST] [--stats COUNT]");
 
 	rm_set_phase("GET_INFO");
 	rm_open(&ch, name, 0);

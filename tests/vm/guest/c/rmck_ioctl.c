@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rm_ioctl - argument validation of every control ioctl.
+ * rmck_ioctl - argument validation of every control ioctl.
  *
- *   rm_ioctl -n NAME
+ *   rmck_ioctl -n NAME
  *
  * Needs relaymap_loadgen loaded (it writes a few records so that
  * PUT_CONSUMED has something to consume). Checks: bad cpu -> EINVAL for
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 
 	rm_init(argv[0], 120);
 	if (!name)
-		rm_die("usage: rm_ioctl -n NAME");
+		rm_die("usage: rmck_ioctl -n NAME");
 	rm_open(&ch, name, 0);
 	nr = ch.info.nr_cpu_ids;
 	c0 = ch.cpus[0];

@@ -1,0 +1,28 @@
+#!/bin/sh
+# GET_INFO reports what the channel was made with (abi_version, header_size
+# 64, flags, geometry from the module parameters, alloc_size =
+# PAGE_ALIGN(subbuf_size * n_subbufs), name, nr_cpu_ids, cpu_mask = online
+# CPUs = the cpu<N> files); GET_STATS per CPU matches GET_CURSOR and the
+# load generator, and the all-CPU total is the sum of the CPUs.
+# timeout: 180
+# shellcheck source=tests/vm/guest/lib.sh
+. /relaymap/lib.sh
+
+rm_load name=info subbuf_size=16384 n_subbufs=8
+lg_load channel=info
+rmck_info -n info --subbuf-size 16384 --n-subbufs 8 --stats 5000 ||
+	fail "rmck_info on info (16384 x 8, no-overwrite)"
+rm_unload
+
+# Odd geometry (36888 bytes -> alloc_size 40960) in overwrite mode.
+rm_load name=odd subbuf_size=12296 n_subbufs=3 overwrite=1
+lg_load channel=odd
+rmck_info -n odd --subbuf-size 12296 --n-subbufs 3 --overwrite 1 --stats 5000 ||
+	fail "rmck_info on odd (12296 x 3, overwrite)"
+rm_unload
+
+# The defaults of the module parameters.
+rm_load
+rmck_info -n demo --subbuf-size 262144 --n-subbufs 8 || fail "rmck_info on the default channel"
+rm_unload
+echo "ok: GET_INFO and GET_STATS consistent on three channels"

@@ -1,0 +1,21 @@
+#!/bin/sh
+# 2000 FLUSHes (cpu0, cpu1, all in turn) while the load generator writes at
+# full speed on both CPUs (lossless) and readers drain concurrently; then
+# the whole stream must be intact: received == written, seq order,
+# checksums, FLUSHED headers == GET_STATS flushes. Then FLUSH/read in
+# lockstep at full speed (rmck_flush --rate 0).
+# timeout: 400
+# shellcheck source=tests/vm/guest/lib.sh
+. /relaymap/lib.sh
+
+rm_load name=fs subbuf_size=16384 n_subbufs=8
+lg_load channel=fs
+rmck_consume -n fs --mode lossless --duration-ms 1 --flushes 2000 --min-subbufs 100 ||
+	fail "rmck_consume with 2000 flushes at full speed"
+rm_unload
+
+rm_load name=fs2 subbuf_size=16384 n_subbufs=8
+lg_load channel=fs2
+rmck_flush -n fs2 --rate 0 --iterations 200 --interval-ms 2 || fail "rmck_flush at full speed"
+rm_unload
+echo "ok: stream intact under 2000+ flushes at full speed"

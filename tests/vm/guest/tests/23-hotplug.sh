@@ -1,0 +1,52 @@
+#!/bin/sh
+# CPU hotplug: relaymap loaded while cpu1 is offline has no cpu1 file and
+# GET_INFO's cpu_mask is {0}; the channel works on cpu0 alone (FLUSH(all)
+# included); when cpu1 comes online its file appears, GET_INFO reports it and
+# both CPUs stream losslessly; offlining cpu1 again keeps its buffer (GET_INFO
+# still reports it) and the channel keeps working after it is back.
+# timeout: 240
+# shellcheck source=tests/vm/guest/lib.sh
+. /relaymap/lib.sh
+
+on=/sys/devices/system/cpu/cpu1/online
+[ -e "$on" ] || skip "$on does not exist (cpu1 not hot-pluggable in this guest)"
+# Whatever happens, leave cpu1 online for the next tests.
+trap 'echo 1 >"$on" 2>/dev/null' EXIT
+echo 0 >"$on" 2>/dev/null || skip "cannot offline cpu1 (echo 0 > $on failed)"
+[ "$(cat "$on")" = 0 ] || skip "cpu1 still online after echo 0 > $on"
+echo "cpu1 offline; online CPUs: $(cat /sys/devices/system/cpu/online)"
+
+rm_load name=hp subbuf_size=16384 n_subbufs=8
+d=$(rm_dir hp)
+[ -e "$d/cpu0" ] || fail "$d/cpu0 missing"
+[ -e "$d/cpu1" ] && fail "$d/cpu1 exists although cpu1 was offline when relaymap was loaded"
+rmck_info -n hp --subbuf-size 16384 --n-subbufs 8 --cpus 0 ||
+	fail "GET_INFO with cpu1 offline"
+lg_load channel=hp
+echo "--- cpu0 alone"
+rmck_consume -n hp --mode lossless --count 20000 --min-subbufs 50 ||
+	fail "streaming with cpu1 offline"
+
+echo 1 >"$on" || fail "echo 1 > $on"
+echo "cpu1 back online; online CPUs: $(cat /sys/devices/system/cpu/online)"
+[ -e "$d/cpu1" ] || fail "$d/cpu1 did not appear when cpu1 came online"
+assert_eq "$(file_mode "$d/cpu1")" 0400 "mode of $d/cpu1"
+rmck_info -n hp --subbuf-size 16384 --n-subbufs 8 --cpus 0-1 ||
+	fail "GET_INFO after cpu1 came online"
+echo "--- both CPUs"
+rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 100 ||
+	fail "streaming after cpu1 came online"
+
+echo 0 >"$on" || fail "offline cpu1 a second time"
+[ -e "$d/cpu1" ] || fail "$d/cpu1 vanished when cpu1 went offline"
+rmck_info -n hp --subbuf-size 16384 --n-subbufs 8 --cpus 0-1 ||
+	fail "GET_INFO with cpu1 offline again (its buffer stays)"
+echo "--- cpu0 alone, cpu1's buffer kept"
+rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 50 ||
+	fail "streaming with cpu1 offline again"
+echo 1 >"$on" || fail "online cpu1 a second time"
+echo "--- both CPUs again"
+rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 100 ||
+	fail "streaming after cpu1 came back"
+rm_unload
+echo "ok: hotplug: late CPU gets its file and stream, offline keeps the buffer"
