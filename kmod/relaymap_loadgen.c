@@ -262,6 +262,12 @@ static int lg_thread(void *arg)
 
 		if (run->count && seq >= run->count)
 			break;
+		/* Only CPU hotplug moves a bound thread: stop, do not lie. */
+		if (unlikely(raw_smp_processor_id() != lc->cpu)) {
+			pr_warn_once("cpu %u went offline: its writer stops\n",
+				     lc->cpu);
+			break;
+		}
 		now = ktime_get_ns();
 		if (run->deadline_ns && now >= run->deadline_ns)
 			break;
@@ -409,6 +415,8 @@ static int lg_start(void)
 	run.rchan = relaymap_chan_relay(ch);
 
 	mutex_lock(&lg.lock);
+	if (lg.started && !atomic_read(&lg.active))
+		lg_stop_locked();	/* the last run ended, not reaped yet */
 	if (lg.started) {
 		err = -EBUSY;
 		goto err_unlock;
