@@ -390,6 +390,28 @@ pub struct Acquired {
     pub lapped: u64,
     /// Skipped because corrupt.
     pub corrupt: u64,
+    walk: Walk,
+}
+
+/// One walk of a CPU's ready range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Walk {
+    /// `next` before the walk.
+    from: u64,
+    /// First sub-buffer that could still be valid (overwrite: after laps).
+    start: u64,
+    /// One past the last sub-buffer walked.
+    end: u64,
+    /// Lapped while being read (overwrite seqlock failures).
+    lapped_seqs: Vec<u64>,
+    /// This walk's entries in `Channel::corrupt`.
+    corrupt: Range<usize>,
+}
+
+impl Walk {
+    fn lapped(&self) -> u64 {
+        self.start - self.from + self.lapped_seqs.len() as u64
+    }
 }
 
 #[derive(Debug)]
@@ -794,17 +816,21 @@ impl Channel {
         }
     }
 
-    /// Walks `plan` for CPU `idx` into self.entries (cleared first).
-    fn walk(&mut self, idx: usize, keep_scratch: bool) -> (Range<u64>, u64) {
-        if !keep_scratch {
+    /// Walks the ready sub-buffers of CPU `idx` into `self.entries` (and
+    /// `self.corrupt`), cleared first unless `append`. Losses are accounted
+    /// only when the range is handed back ([`Channel::account`]), so a
+    /// range delivered again is not counted twice.
+    fn walk(&mut self, idx: usize, append: bool) -> Walk {
+        if !append {
             self.scratch.clear();
             self.entries.clear();
             self.corrupt.clear();
         }
+        let corrupt_from = self.corrupt.len();
         let mode = self.info.mode;
         let b = &mut self.cpus[idx];
         let plan = walker::plan(b.next, b.produced, self.geo.n_subbufs, mode);
-        let mut lapped = plan.lapped;
+        let mut lapped_seqs = Vec::new();
         for s in plan.start..plan.end {
             match mode {
                 Mode::NoOverwrite => match walker::read_stable(&b.region, &self.geo, b.cpu, s) {
@@ -820,7 +846,7 @@ impl Channel {
                             header,
                             loc: Loc::Copy(r),
                         }),
-                        Copied::Lapped => lapped += 1,
+                        Copied::Lapped => lapped_seqs.push(s),
                         Copied::Corrupt(reason) => {
                             self.corrupt.push(CorruptSubbuf { seq: s, reason })
                         }
@@ -828,11 +854,28 @@ impl Channel {
                 }
             }
         }
-        b.loss.subbufs_lapped += lapped;
-        b.loss.subbufs_corrupt += self.corrupt.len() as u64;
         let from = b.next;
         b.next = plan.end.max(b.next);
-        (from..b.next, lapped)
+        Walk {
+            from,
+            start: plan.start,
+            end: b.next,
+            lapped_seqs,
+            corrupt: corrupt_from..self.corrupt.len(),
+        }
+    }
+
+    /// Adds the losses of `w` below `to` (the part handed back) to CPU `idx`.
+    fn account(&mut self, idx: usize, w: &Walk, to: u64) {
+        let lapped = to.min(w.start).saturating_sub(w.from)
+            + w.lapped_seqs.iter().filter(|s| **s < to).count() as u64;
+        let corrupt = self.corrupt[w.corrupt.clone()]
+            .iter()
+            .filter(|c| c.seq < to)
+            .count() as u64;
+        let l = &mut self.cpus[idx].loss;
+        l.subbufs_lapped += lapped;
+        l.subbufs_corrupt += corrupt;
     }
 
     /// Takes every finished sub-buffer of `cpu` at once (one `GET_CURSOR`);
@@ -857,14 +900,15 @@ impl Channel {
         self.take_deferred()?;
         let idx = self.idx(cpu)?;
         self.sync(idx)?;
-        let (seqs, lapped) = self.walk(idx, false);
+        let walk = self.walk(idx, false);
         let a = Acquired {
             idx,
             cpu,
-            seqs,
+            seqs: walk.from..walk.end,
             len: self.entries.len(),
-            lapped,
-            corrupt: self.corrupt.len() as u64,
+            lapped: walk.lapped(),
+            corrupt: walk.corrupt.len() as u64,
+            walk,
         };
         self.acquired = Some(a.clone());
         Ok(a)
@@ -887,6 +931,7 @@ impl Channel {
         if to < a.seqs.end {
             self.cpus[a.idx].next = to;
         }
+        self.account(a.idx, &a.walk, to);
         self.entries.clear();
         self.scratch.clear();
         self.release(a.idx, to)
@@ -950,8 +995,10 @@ impl Channel {
                 }
             };
             self.cpus[idx].produced = one_past.min(saved);
-            self.walk(idx, true);
+            let w = self.walk(idx, true);
             self.cpus[idx].produced = saved;
+            // A guard always hands back through its own sub-buffer.
+            self.account(idx, &w, w.end);
             if let Some(entry) = self.entries.pop() {
                 return Ok(Some(SubbufGuard {
                     chan: self,
@@ -1000,11 +1047,11 @@ impl Channel {
         for idx in 0..self.cpus.len() {
             self.sync(idx)?;
             let first = self.entries.len();
-            let corrupt_before = self.corrupt.len();
-            let (seqs, lapped) = self.walk(idx, true);
-            st.lapped += lapped;
-            st.corrupt += (self.corrupt.len() - corrupt_before) as u64;
-            spans.push((idx, first..self.entries.len(), seqs));
+            let w = self.walk(idx, true);
+            st.lapped += w.lapped();
+            st.corrupt += w.corrupt.len() as u64;
+            self.account(idx, &w, w.end);
+            spans.push((idx, first..self.entries.len(), w.from..w.end));
         }
         {
             let this = &*self;

@@ -523,4 +523,45 @@ mod tests {
         r.copy_volatile(65, 2, &mut dst);
         assert_eq!(&dst[4..], b"bc");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: if cfg!(miri) { 8 } else { 256 },
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any bytes, any cursor: the walker answers, never panics, and a
+        /// payload range it accepts lies inside its sub-buffer.
+        #[test]
+        fn walker_total_on_garbage(
+            words in proptest::collection::vec(proptest::prelude::any::<u64>(), 32..256),
+            n in 2u64..6,
+            seq in 0u64..20,
+            cpu in 0u32..3,
+        ) {
+            let subbuf = ((words.len() as u64 * 8) / n) & !7;
+            proptest::prop_assume!(subbuf > 64);
+            let geo = Geometry { subbuf_size: subbuf, n_subbufs: n, alloc_size: subbuf * n };
+            // SAFETY: `words` outlives the region and nobody writes it.
+            let r = unsafe { Region::new(words.as_ptr() as *const u8, words.len() * 8) };
+            if let Ok((_, range)) = read_stable(&r, &geo, cpu, seq) {
+                let base = geo.slot_offset(seq);
+                proptest::prop_assert!(range.start >= base + 64);
+                proptest::prop_assert!(range.end <= base + subbuf as usize);
+            }
+            let mut dst = Vec::new();
+            if let Copied::Ok(_, range) = read_copy(&r, &geo, cpu, seq, &mut dst) {
+                proptest::prop_assert_eq!(range.end, dst.len());
+            }
+            // And the record iterator over the same bytes.
+            // SAFETY: as above.
+            let all = unsafe { r.slice(0, words.len() * 8) };
+            for rec in crate::records::Records::new(all) {
+                if let Ok(rec) = rec {
+                    proptest::prop_assert!(rec.offset + rec.size() <= all.len());
+                }
+            }
+        }
+    }
 }
