@@ -364,7 +364,18 @@ int main(int argc, char **argv)
 	RM_EXPECT_EQ("stats(all).subbufs_consumed == sum", tot.subbufs_consumed, sum.subbufs_consumed);
 	RM_EXPECT_EQ("stats(all).subbufs_lapped == sum", tot.subbufs_lapped, sum.subbufs_lapped);
 	RM_EXPECT_EQ("stats(all).flushes == sum", tot.flushes, sum.flushes);
-	RM_EXPECT_EQ("loadgen total written == sum of CPUs", lg.written, sum.records_written);
+	{
+		uint64_t lw = 0, ld = 0;
+
+		for (unsigned int i = 0; i < lg.n; i++) {
+			lw += lg.cpu[i].written;
+			ld += lg.cpu[i].dropped;
+		}
+		RM_EXPECT_EQ("loadgen status: 'total written' == sum of its 'cpu N' lines", lg.written, lw);
+		RM_EXPECT_EQ("loadgen status: 'total dropped' == sum of its 'cpu N' lines", lg.dropped, ld);
+		RM_EXPECT_EQ("loadgen per-CPU written summed == kernel GET_STATS(all) records_written",
+			     lw, tot.records_written);
+	}
 	if (n_subbufs_all < min_subbufs)
 		rm_bad("only %llu sub-buffers read, the test needs >= %llu to mean anything",
 		       (unsigned long long)n_subbufs_all,

@@ -14,14 +14,58 @@
  */
 #include "rmtest.h"
 
+#include <sys/wait.h>
+
+/*
+ * A mapping that should not exist: what does its last page show? In a
+ * child, since the access may raise SIGBUS. With a non-zero offset the
+ * last page lies past the end of the relay buffer.
+ */
+static void probe_last_page(const volatile uint8_t *p, size_t len, off_t off,
+			    size_t alloc)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	int status;
+	pid_t pid;
+
+	if ((size_t)off + len <= alloc)
+		return;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		uint64_t nz = 0;
+		size_t first = (size_t)off >= alloc ? 0 : alloc - (size_t)off;
+
+		/* Page by page: a SIGBUS ends the child, the output says how far. */
+		for (size_t o = first; o < len; o += page) {
+			uint64_t n = 0;
+
+			for (size_t i = 0; i < page; i++)
+				n += p[o + i] != 0;
+			nz += n;
+			printf("rmck_mmap:   probe: page at file offset %zu (past the %zu-byte buffer) readable: %llu non-zero bytes (kernel memory outside the buffer)\n",
+			       (size_t)off + o, alloc, (unsigned long long)n);
+			fflush(stdout);
+		}
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	if (WIFSIGNALED(status))
+		rm_note("  probe: reading past the %zu-byte buffer through this mapping ended with signal %d (%s)",
+			alloc, WTERMSIG(status), strsignal(WTERMSIG(status)));
+}
+
 static void expect_einval(int fd, unsigned int cpu, size_t len, off_t off,
-			  const char *what)
+			  const char *what, size_t alloc)
 {
 	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
 
 	if (p != MAP_FAILED) {
 		rm_bad("cpu%u: mmap %s (len=%zu off=%lld) succeeded, expected EINVAL",
 		       cpu, what, len, (long long)off);
+		probe_last_page(p, len, off, alloc);
 		munmap(p, len);
 		return;
 	}
@@ -75,15 +119,16 @@ int main(int argc, char **argv)
 		munmap((void *)p, alloc);
 
 		if (alloc > page)
-			expect_einval(fd, c, alloc - page, 0, "alloc_size - 4096");
-		expect_einval(fd, c, alloc + page, 0, "alloc_size + 4096");
-		expect_einval(fd, c, alloc + 16 * page, 0, "alloc_size + 64 KiB");
+			expect_einval(fd, c, alloc - page, 0, "alloc_size - 4096", alloc);
+		expect_einval(fd, c, alloc + page, 0, "alloc_size + 4096", alloc);
+		expect_einval(fd, c, alloc + 16 * page, 0, "alloc_size + 64 KiB", alloc);
 		if (alloc > page) {
-			expect_einval(fd, c, page, 0, "one page");
+			expect_einval(fd, c, page, 0, "one page", alloc);
 			expect_einval(fd, c, alloc - page, (off_t)page,
-				      "alloc_size - 4096 at offset 4096");
+				      "alloc_size - 4096 at offset 4096", alloc);
 		}
-		expect_einval(fd, c, alloc, (off_t)page, "alloc_size at offset 4096");
+		expect_einval(fd, c, alloc, (off_t)page, "alloc_size at offset 4096", alloc);
+		expect_einval(fd, c, alloc, (off_t)alloc, "alloc_size at offset alloc_size", alloc);
 
 		/* A second mapping of the same file at the same time works too. */
 		p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);

@@ -6,7 +6,7 @@
  *   rmck_rmmod -n NAME
  *
  * 1. Map every CPU file (no MAP_POPULATE: pages fault in after the
- *    unload too), let the load generator write 2000 records per CPU,
+ *    unload too), let the load generator write 1500 records per CPU,
  *    FLUSH(all), consume half of what was produced.
  * 2. A thread blocks in poll() on an empty CPU file (3 s timeout).
  * 3. With the control file open: unloading relaymap_loadgen works,
@@ -15,8 +15,9 @@
  * 4. Close the control file: unloading relaymap works.
  * 5. After the unload: every page of every mapping is readable, the
  *    unconsumed sub-buffers still hold valid headers and records, poll()
- *    returns at once with POLLERR/POLLHUP, read() does not crash. Reports
- *    whether the poll() that was blocked before the unload woke up early.
+ *    returns at once with POLLERR/POLLHUP, read() does not crash, and the
+ *    poll() that was blocked before the unload must have been woken by it
+ *    (else a reader without a timeout hangs forever).
  * 6. munmap and close. (The test script then loads the module again.)
  */
 #include "rmtest.h"
@@ -67,10 +68,10 @@ int main(int argc, char **argv)
 	lg_setu("record_size", 64);
 	lg_setu("rate", 0);
 	lg_setu("duration_ms", 0);
-	lg_setu("count", 2000);
+	lg_setu("count", 1500); /* fits 16 KiB x 8 without a reader */
 	lg_start();
 	if (!lg_wait_idle(60000))
-		rm_die("loadgen did not finish 2000 records per CPU");
+		rm_die("loadgen did not finish 1500 records per CPU");
 	lg_stop();
 	rm_flush_x(ch.ctl, RELAYMAP_ALL_CPUS);
 	for (unsigned int i = 0; i < ch.ncpus; i++) {
@@ -190,6 +191,9 @@ int main(int argc, char **argv)
 					  ": NOT woken by the unload (a poll without timeout would sleep forever)");
 	if (poll_rc < 0)
 		rm_bad("blocked poll failed: %d", poll_rc);
+	else if (poll_ns >= 2500000000ULL)
+		rm_bad("a reader blocked in poll() on cpu%u before the unload was not woken by it: it slept until its own timeout (%.0f ms); with no timeout it would hang forever",
+		       poll_cpu, (double)poll_ns / 1e6);
 
 	rm_set_phase("munmap and close");
 	rm_close(&ch);

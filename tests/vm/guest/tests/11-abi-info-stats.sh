@@ -10,7 +10,8 @@
 
 rm_load name=info subbuf_size=16384 n_subbufs=8
 lg_load channel=info
-rmck_info -n info --subbuf-size 16384 --n-subbufs 8 --stats 5000 ||
+# 1000 records of 64 bytes fit in 16 KiB x 8 without a reader (lossless).
+rmck_info -n info --subbuf-size 16384 --n-subbufs 8 --stats 1000 ||
 	fail "rmck_info on info (16384 x 8, no-overwrite)"
 rm_unload
 

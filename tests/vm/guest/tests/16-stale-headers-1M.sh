@@ -1,6 +1,6 @@
 #!/bin/sh
-# No stale header, ever: 1,000,000 records (500000 per CPU, lossless) into
-# 16 KiB x 8 sub-buffers (~3900 sub-buffer switches) while a reader pinned
+# No stale header, ever: 2,000,000 records (1000000 per CPU, lossless) into
+# 16 KiB x 8 sub-buffers (~7800 sub-buffer switches) while a reader pinned
 # on the other CPU spins on GET_CURSOR and checks, the moment `produced`
 # moves, every header s < produced: magic, commit == seq + 1, seq == s,
 # header_size + payload_size + padding == subbuf_size. Violations must be 0.
@@ -10,7 +10,7 @@
 
 rm_load name=st subbuf_size=16384 n_subbufs=8
 lg_load channel=st
-rmck_consume -n st --mode lossless --count 500000 --pin cross --wait spin --min-subbufs 3800 ||
-	fail "rmck_consume: 1M records, stale header check"
+rmck_consume -n st --mode lossless --count 1000000 --pin cross --wait spin --min-subbufs 7600 ||
+	fail "rmck_consume: 2M records, stale header check"
 rm_unload
-echo "ok: 1M records, no stale header"
+echo "ok: 2M records, no stale header"

@@ -15,6 +15,8 @@ trap 'echo 1 >"$on" 2>/dev/null' EXIT
 echo 0 >"$on" 2>/dev/null || skip "cannot offline cpu1 (echo 0 > $on failed)"
 [ "$(cat "$on")" = 0 ] || skip "cpu1 still online after echo 0 > $on"
 echo "cpu1 offline; online CPUs: $(cat /sys/devices/system/cpu/online)"
+# Streaming failures are collected so that every hotplug step still runs.
+failed=""
 
 rm_load name=hp subbuf_size=16384 n_subbufs=8
 d=$(rm_dir hp)
@@ -25,7 +27,7 @@ rmck_info -n hp --subbuf-size 16384 --n-subbufs 8 --cpus 0 ||
 lg_load channel=hp
 echo "--- cpu0 alone"
 rmck_consume -n hp --mode lossless --count 20000 --min-subbufs 50 ||
-	fail "streaming with cpu1 offline"
+	failed="$failed; streaming with cpu1 offline at load"
 
 echo 1 >"$on" || fail "echo 1 > $on"
 echo "cpu1 back online; online CPUs: $(cat /sys/devices/system/cpu/online)"
@@ -35,7 +37,7 @@ rmck_info -n hp --subbuf-size 16384 --n-subbufs 8 --cpus 0-1 ||
 	fail "GET_INFO after cpu1 came online"
 echo "--- both CPUs"
 rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 100 ||
-	fail "streaming after cpu1 came online"
+	failed="$failed; streaming after cpu1 came online"
 
 echo 0 >"$on" || fail "offline cpu1 a second time"
 [ -e "$d/cpu1" ] || fail "$d/cpu1 vanished when cpu1 went offline"
@@ -43,10 +45,11 @@ rmck_info -n hp --subbuf-size 16384 --n-subbufs 8 --cpus 0-1 ||
 	fail "GET_INFO with cpu1 offline again (its buffer stays)"
 echo "--- cpu0 alone, cpu1's buffer kept"
 rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 50 ||
-	fail "streaming with cpu1 offline again"
+	failed="$failed; streaming with cpu1 offline again"
 echo 1 >"$on" || fail "online cpu1 a second time"
 echo "--- both CPUs again"
 rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 100 ||
-	fail "streaming after cpu1 came back"
+	failed="$failed; streaming after cpu1 came back"
 rm_unload
+[ -z "$failed" ] || fail "${failed#; }"
 echo "ok: hotplug: late CPU gets its file and stream, offline keeps the buffer"
