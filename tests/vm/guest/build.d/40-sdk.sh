@@ -5,5 +5,5 @@
 set -eu
 : "${REPO:?}" "${GUEST_BIN:?}"
 cd "$REPO"
-cargo build --release --locked -p relaymap-vmtests
+cargo build --release -p relaymap-vmtests
 cp target/release/relaymap-vmtest "$GUEST_BIN/"
