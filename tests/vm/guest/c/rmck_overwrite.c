@@ -3,7 +3,8 @@
  * rmck_overwrite - flight-recorder (overwrite) mode, read with the
  * copy-then-validate (seqlock) protocol of relaymap_abi.h.
  *
- *   rmck_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--record-size S]
+ *   rmck_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--race-ms MS]
+ *                  [--record-size S]
  *
  * Phase 1 (static): the load generator writes at full speed while nobody
  * consumes, then stops. Exactly the n_subbufs - 1 sub-buffers before
@@ -21,6 +22,11 @@
  *
  * End: lg_stop + FLUSH(all); the final drain must end at the loadgen's
  * last record, and records seen + records lost in laps == loadgen written.
+ *
+ * Phase 3 (race): readers copy the oldest valid sub-buffer, the one the
+ * writer reopens next, and wait 0-100 us before re-checking commit/seq.
+ * Accepted copies must be intact; some copies must be rejected (else the
+ * re-check was never exercised).
  */
 #include "rmtest.h"
 
@@ -43,6 +49,11 @@ struct ow {
 	struct rm_stream st;	/* records of the current loadgen run */
 	uint64_t records_static; /* records read in phase 1 */
 	uint64_t last_seen_seq_in_slot; /* for reporting a lap */
+	/* phase 3: copying the sub-buffer that is overwritten next */
+	uint64_t race_tries, race_accepted, race_gone, race_rejected;
+	uint64_t race_rejected_bad; /* rejected copies that were indeed inconsistent */
+	uint64_t race_torn_accepted;
+	uint64_t race_records;
 };
 
 static struct rm_chan ch;
@@ -187,6 +198,86 @@ static void *live_reader(void *arg)
 	return NULL;
 }
 
+/* Verify a copy on its own: header, records, contiguous seqs. */
+static bool copy_valid(const struct ow *o, uint64_t s, bool quiet, uint64_t *records)
+{
+	struct relaymap_subbuf_header h;
+	struct rm_stream st;
+	char why[512];
+
+	memcpy(&h, o->copy, sizeof(h));
+	if (rm_hdr_check(&ch, o->cpu, s, &h, why, sizeof(why))) {
+		if (!quiet)
+			rm_bad("race: accepted copy with a bad header: %s", why);
+		return false;
+	}
+	rm_stream_init(&st, o->cpu, (uint32_t)record_size);
+	st.quiet = quiet;
+	rm_stream_payload(&st, s, o->copy + h.header_size, h.payload_size, NULL);
+	if (rm_stream_errors(&st) || st.gap_records || st.records == 0) {
+		if (!quiet)
+			rm_bad("race: cpu %u sub-buffer %llu: accepted copy is torn: %llu record errors, %llu seq gaps, %llu records",
+			       o->cpu, (unsigned long long)s,
+			       (unsigned long long)rm_stream_errors(&st),
+			       (unsigned long long)st.gap_records,
+			       (unsigned long long)st.records);
+		return false;
+	}
+	if (records)
+		*records += st.records;
+	return true;
+}
+
+/*
+ * Phase 3: copy the oldest valid sub-buffer (the next one the writer
+ * overwrites) over and over, pausing 0-100 us between the copy and the
+ * re-check so that the writer often reopens it meanwhile. Accepted copies
+ * must be intact; rejected ones show the re-check was needed.
+ */
+static void *race_reader(void *arg)
+{
+	struct ow *o = arg;
+	uint64_t n1 = ch.info.n_subbufs - 1;
+	unsigned int rnd = o->cpu * 7919 + 1;
+
+	rm_pin(rm_other_online_cpu(o->cpu));
+	while (!__atomic_load_n(&live_stop, __ATOMIC_ACQUIRE)) {
+		const struct relaymap_subbuf_header *h;
+		struct relaymap_cursor cur;
+		uint64_t s, c1, c2, seq2, until;
+
+		rm_cursor_x(ch.ctl, o->cpu, &cur);
+		if (cur.produced <= n1)
+			continue;
+		s = cur.produced - n1;
+		h = rm_hdr(&ch, o->cpu, s);
+		o->race_tries++;
+		c1 = rm_load_commit(h);
+		if (c1 != s + 1) {
+			o->race_gone++;
+			continue;
+		}
+		memcpy(o->copy, rm_slot(&ch, o->cpu, s), ch.info.subbuf_size);
+		rnd = rnd * 1103515245 + 12345;
+		until = rm_now_ns() + (rnd >> 8) % 100000;
+		while (rm_now_ns() < until)
+			;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		c2 = __atomic_load_n(&h->commit, __ATOMIC_RELAXED);
+		seq2 = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
+		if (c2 != c1 || seq2 != s) {
+			o->race_rejected++;
+			if (!copy_valid(o, s, true, NULL))
+				o->race_rejected_bad++;
+			continue;
+		}
+		o->race_accepted++;
+		if (!copy_valid(o, s, false, &o->race_records))
+			o->race_torn_accepted++;
+	}
+	return NULL;
+}
+
 static void lg_setup(const char *name)
 {
 	lg_set("channel", name);
@@ -200,7 +291,7 @@ static void lg_setup(const char *name)
 int main(int argc, char **argv)
 {
 	const char *name = NULL;
-	uint64_t static_ms = 1500, live_ms = 4000, n;
+	uint64_t static_ms = 1500, live_ms = 4000, race_ms = 3000, n;
 	pthread_t th[RM_MAXCPU];
 	struct lg_status lg;
 	uint64_t tot_L = 0, tot_K = 0, tot_acc = 0, tot_rej = 0, tot_rec = 0;
@@ -217,6 +308,8 @@ int main(int argc, char **argv)
 			static_ms = rm_argu(a, v);
 		else if (!strcmp(a, "--live-ms"))
 			live_ms = rm_argu(a, v);
+		else if (!strcmp(a, "--race-ms"))
+			race_ms = rm_argu(a, v);
 		else if (!strcmp(a, "--record-size"))
 			record_size = rm_argu(a, v);
 		else
@@ -224,7 +317,7 @@ int main(int argc, char **argv)
 		i++;
 	}
 	if (!name)
-		rm_die("usage: rmck_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--record-size S]");
+		rm_die("usage: rmck_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--race-ms MS] [--record-size S]");
 	rm_open(&ch, name, RM_OPEN_MAP);
 	n = ch.info.n_subbufs;
 	if (!(ch.info.flags & RELAYMAP_INFO_OVERWRITE))
@@ -397,6 +490,52 @@ int main(int argc, char **argv)
 	}
 	if (tot_L == 0)
 		rm_bad("no lap happened: the test did not exercise overwrite mode");
+
+	/* ---- phase 3: race the writer for the sub-buffer it overwrites next ---- */
+	rm_set_phase("race");
+	__atomic_store_n(&live_stop, 0, __ATOMIC_RELEASE);
+	lg_start();
+	for (unsigned int i = 0; i < ch.ncpus; i++)
+		if (pthread_create(&th[ch.cpus[i]], NULL, race_reader, &ows[ch.cpus[i]]))
+			rm_die("pthread_create");
+	rm_sleep_ms(race_ms);
+	__atomic_store_n(&live_stop, 1, __ATOMIC_RELEASE);
+	for (unsigned int i = 0; i < ch.ncpus; i++)
+		pthread_join(th[ch.cpus[i]], NULL);
+	lg_stop();
+	{
+		uint64_t tries = 0, acc = 0, gone = 0, rej = 0, rej_bad = 0, torn = 0, recs = 0;
+
+		for (unsigned int i = 0; i < ch.ncpus; i++) {
+			struct ow *o = &ows[ch.cpus[i]];
+
+			rm_note("race cpu %u: tries=%llu accepted=%llu (records %llu) gone_before_copy=%llu rejected_by_recheck=%llu (of which inconsistent %llu) torn_accepted=%llu",
+				o->cpu, (unsigned long long)o->race_tries,
+				(unsigned long long)o->race_accepted,
+				(unsigned long long)o->race_records,
+				(unsigned long long)o->race_gone,
+				(unsigned long long)o->race_rejected,
+				(unsigned long long)o->race_rejected_bad,
+				(unsigned long long)o->race_torn_accepted);
+			tries += o->race_tries;
+			acc += o->race_accepted;
+			gone += o->race_gone;
+			rej += o->race_rejected;
+			rej_bad += o->race_rejected_bad;
+			torn += o->race_torn_accepted;
+			recs += o->race_records;
+		}
+		rm_note("SUMMARY race: tries=%llu accepted=%llu records_verified=%llu gone_before_copy=%llu rejected_by_recheck=%llu rejected_and_inconsistent=%llu torn_accepted=%llu",
+			(unsigned long long)tries, (unsigned long long)acc,
+			(unsigned long long)recs, (unsigned long long)gone,
+			(unsigned long long)rej, (unsigned long long)rej_bad,
+			(unsigned long long)torn);
+		RM_EXPECT_EQ("race: torn copies accepted", torn, 0);
+		if (acc == 0)
+			rm_bad("race: no copy was ever accepted");
+		if (rej == 0)
+			rm_bad("race: the writer never reopened a sub-buffer during a copy; the re-check was not exercised");
+	}
 	rm_note("SUMMARY produced=%llu accepted=%llu skipped=%llu kernel_lapped=%llu rejected_torn=%llu records=%llu live_records_lost_in_laps=%llu elapsed_s=%.2f",
 		(unsigned long long)tot_P, (unsigned long long)tot_acc,
 		(unsigned long long)tot_K, (unsigned long long)tot_L,

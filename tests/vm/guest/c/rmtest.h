@@ -654,6 +654,7 @@ struct rm_stream {
 	uint64_t bad_fill;	/* fill pattern mismatch */
 	uint64_t tail_bytes;	/* < 16 bytes left after the last record */
 	unsigned int reported;	/* detailed messages printed so far */
+	bool quiet;		/* count errors only: not a failure by itself */
 };
 
 #define RM_REPORT_MAX 8
@@ -674,6 +675,8 @@ static inline uint64_t rm_stream_errors(const struct rm_stream *st)
 
 #define RM_STREAM_REPORT(st, ...)                                              \
 	do {                                                                   \
+		if ((st)->quiet)                                               \
+			break;                                                 \
 		if ((st)->reported++ < RM_REPORT_MAX)                          \
 			rm_bad(__VA_ARGS__);                                   \
 		else                                                           \
@@ -817,6 +820,9 @@ struct rm_drain {
 	bool check_drop_count;	  /* stream starts at seq 0 and is drained whole */
 	uint64_t full_payload;	  /* max payload of one sub-buffer */
 	uint64_t delay_us;	  /* sleep per sub-buffer (slow consumer) */
+	bool peek_open;		  /* also look at the open sub-buffer `produced` */
+	uint64_t open_peeks;	  /* ... how often */
+	uint64_t open_not_final;  /* ... and found it not final (as expected) */
 	unsigned int reported;
 };
 
@@ -872,6 +878,19 @@ static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
 			RM_DRAIN_REPORT(d, "stale/invalid header at first read (produced=%llu): %s",
 					(unsigned long long)produced, why);
 		}
+	}
+	/*
+	 * Sensitivity probe: the sub-buffer `produced` is open (or not even
+	 * started), so the same check must call it not final. This shows
+	 * the check above would catch a count published too early.
+	 */
+	if (d->peek_open) {
+		struct relaymap_subbuf_header h;
+
+		rm_hdr_read(rm_hdr(ch, cpu, produced), &h);
+		d->open_peeks++;
+		if (rm_hdr_check(ch, cpu, produced, &h, why, sizeof(why)))
+			d->open_not_final++;
 	}
 	/* Second pass: the payloads, which the kernel leaves alone until consumed. */
 	for (uint64_t s = from; s < produced; s++) {
@@ -956,7 +975,7 @@ static inline void rm_drain_print(const struct rm_drain *d)
 		"gaps=%llu gap_records=%llu backwards=%llu bad_frame=%llu bad_type=%llu "
 		"bad_cpu=%llu bad_csum=%llu bad_fill=%llu tail_bytes=%llu "
 		"hdr_checks=%llu hdr_violations=%llu flushed_sbs=%llu flushed_partial=%llu "
-		"drops_sbs=%llu last_hdr_dropped=%llu",
+		"drops_sbs=%llu last_hdr_dropped=%llu open_subbuf_peeks=%llu open_not_final=%llu",
 		d->cpu, (unsigned long long)d->subbufs,
 		(unsigned long long)st->records, (unsigned long long)st->bytes,
 		(unsigned long long)st->first_seq,
@@ -975,7 +994,9 @@ static inline void rm_drain_print(const struct rm_drain *d)
 		(unsigned long long)d->flushed_sbs,
 		(unsigned long long)d->flushed_partial,
 		(unsigned long long)d->drops_sbs,
-		(unsigned long long)d->last_hdr_dropped);
+		(unsigned long long)d->last_hdr_dropped,
+		(unsigned long long)d->open_peeks,
+		(unsigned long long)d->open_not_final);
 }
 
 /* ---- the load generator ------------------------------------------------ */

@@ -1,18 +1,27 @@
 #!/bin/sh
-# Lossless stream through every write path of the load generator: api
-# (relaymap_try_write), reserve (relaymap_try_reserve/commit), relay_write
-# and __relay_write; 30000 records per CPU each, 16 KiB x 8, the channel
-# RESET between runs; complete, in order, checksums valid, stats exact.
+# Lossless stream through every write path of the load generator and
+# several record sizes, 16 KiB x 8, the channel RESET between runs:
+#   api (relaymap_try_write)            64-byte records, 30000 per CPU
+#   reserve (relaymap_try_reserve)     136-byte records, 20000 per CPU
+#   relay_write                       1024-byte records,  4000 per CPU
+#   __relay_write                       32-byte records, 30000 per CPU
+#   api, the largest record (max_record_size = 16320: one per sub-buffer)
+# Each: complete, in order, checksums valid, stats exact, no stale header.
 # timeout: 400
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
 rm_load name=lm subbuf_size=16384 n_subbufs=8
 lg_load channel=lm
-for m in api reserve relay_write __relay_write; do
-	echo "--- method $m"
-	rmck_consume -n lm --reset --mode lossless --method "$m" --count 30000 --min-subbufs 200 ||
-		fail "rmck_consume lossless, method $m"
+for run in api:64:30000 reserve:136:20000 relay_write:1024:4000 __relay_write:32:30000 api:16320:1000; do
+	m=${run%%:*}
+	rest=${run#*:}
+	size=${rest%%:*}
+	count=${rest#*:}
+	echo "--- method $m, record_size $size, $count records per CPU"
+	rmck_consume -n lm --reset --mode lossless --method "$m" --record-size "$size" \
+		--count "$count" --min-subbufs 100 ||
+		fail "rmck_consume lossless, method $m, record_size $size"
 done
 rm_unload
-echo "ok: lossless through api, reserve, relay_write and __relay_write"
+echo "ok: lossless through api, reserve, relay_write and __relay_write, records of 32 to 16320 bytes"
