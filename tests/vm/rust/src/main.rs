@@ -60,11 +60,13 @@ struct LgStatus {
 }
 
 fn lg_ctl(cmd: &str) -> TestResult {
-    std::fs::write(Path::new(LG_DIR).join("control"), cmd).map_err(|e| format!("loadgen {cmd}: {e}"))
+    std::fs::write(Path::new(LG_DIR).join("control"), cmd)
+        .map_err(|e| format!("loadgen {cmd}: {e}"))
 }
 
 fn lg_status() -> Result<LgStatus, String> {
-    let s = std::fs::read_to_string(Path::new(LG_DIR).join("status")).map_err(|e| format!("loadgen status: {e}"))?;
+    let s = std::fs::read_to_string(Path::new(LG_DIR).join("status"))
+        .map_err(|e| format!("loadgen status: {e}"))?;
     let mut st = LgStatus::default();
     for l in s.lines() {
         let w: Vec<&str> = l.split_whitespace().collect();
@@ -94,7 +96,10 @@ fn lg_wait_idle(deadline: Instant) -> Result<LgStatus, String> {
         if !st.running {
             return Ok(st);
         }
-        ensure!(Instant::now() < deadline, "load generator still running at the deadline");
+        ensure!(
+            Instant::now() < deadline,
+            "load generator still running at the deadline"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -146,13 +151,31 @@ impl Tracker {
     }
 
     fn record(&mut self, cpu: u32, type_: u16, data: &[u8]) -> TestResult {
-        ensure!(type_ == relaymap::abi::RELAYMAP_REC_LOADGEN, "record type {type_}");
-        let lg = LoadgenRecord::parse(data).ok_or("record does not verify (checksum/fill): torn or corrupt")?;
-        ensure!(lg.cpu == cpu, "record of cpu {} in cpu {cpu}'s buffer", lg.cpu);
+        ensure!(
+            type_ == relaymap::abi::RELAYMAP_REC_LOADGEN,
+            "record type {type_}"
+        );
+        let lg = LoadgenRecord::parse(data)
+            .ok_or("record does not verify (checksum/fill): torn or corrupt")?;
+        ensure!(
+            lg.cpu == cpu,
+            "record of cpu {} in cpu {cpu}'s buffer",
+            lg.cpu
+        );
         let next = self.next.entry(cpu).or_default();
-        ensure!(lg.seq >= *next, "cpu {cpu}: seq {} after {} (duplicate or backwards)", lg.seq, *next);
+        ensure!(
+            lg.seq >= *next,
+            "cpu {cpu}: seq {} after {} (duplicate or backwards)",
+            lg.seq,
+            *next
+        );
         let gap = lg.seq - *next;
-        ensure!(!self.strict || gap == 0, "cpu {cpu}: expected seq {}, got {} (lost records)", *next, lg.seq);
+        ensure!(
+            !self.strict || gap == 0,
+            "cpu {cpu}: expected seq {}, got {} (lost records)",
+            *next,
+            lg.seq
+        );
         *self.gaps.entry(cpu).or_default() += gap;
         *next = lg.seq + 1;
         *self.received.entry(cpu).or_default() += 1;
@@ -190,7 +213,10 @@ fn open(o: &Opts) -> Result<Channel, String> {
 fn consume_run(ch: &mut Channel, t: &mut Tracker, o: &Opts) -> Result<LgStatus, String> {
     lg_ctl("start")?;
     loop {
-        ensure!(Instant::now() < o.deadline, "deadline reached while consuming");
+        ensure!(
+            Instant::now() < o.deadline,
+            "deadline reached while consuming"
+        );
         let ready = sdk(ch.wait())?;
         if !ready {
             if !lg_status()?.running {
@@ -244,11 +270,20 @@ fn lossless(o: &Opts) -> TestResult {
     let mut t = Tracker::new(true);
     let st = consume_run(&mut ch, &mut t, o)?;
     summary("lossless", &ch, &t, &st);
-    ensure!(st.cpus.len() >= 2, "expected >= 2 CPUs writing, status has {}", st.cpus.len());
+    ensure!(
+        st.cpus.len() >= 2,
+        "expected >= 2 CPUs writing, status has {}",
+        st.cpus.len()
+    );
     for (cpu, lg) in &st.cpus {
         ensure!(lg.dropped == 0, "cpu {cpu}: loadgen dropped {}", lg.dropped);
         ensure!(lg.written > 0, "cpu {cpu}: nothing written");
-        ensure!(t.received(*cpu) == lg.written, "cpu {cpu}: received {} of {}", t.received(*cpu), lg.written);
+        ensure!(
+            t.received(*cpu) == lg.written,
+            "cpu {cpu}: received {} of {}",
+            t.received(*cpu),
+            lg.written
+        );
     }
     let loss = ch.loss();
     ensure!(loss == relaymap::Loss::default(), "loss {loss:?}");
@@ -268,15 +303,34 @@ fn drops(o: &Opts) -> TestResult {
     let mut total = 0;
     for (cpu, lg) in &st.cpus {
         let rx = t.received(*cpu);
-        ensure!(rx == lg.written, "cpu {cpu}: received {rx}, written {}", lg.written);
-        ensure!(rx + lg.dropped == lg.attempts, "cpu {cpu}: received + dropped != attempts");
-        let seen_gaps = t.gaps.get(cpu).copied().unwrap_or(0) + (lg.attempts - t.next.get(cpu).copied().unwrap_or(0));
-        ensure!(seen_gaps == lg.dropped, "cpu {cpu}: gaps {seen_gaps} != loadgen dropped {}", lg.dropped);
+        ensure!(
+            rx == lg.written,
+            "cpu {cpu}: received {rx}, written {}",
+            lg.written
+        );
+        ensure!(
+            rx + lg.dropped == lg.attempts,
+            "cpu {cpu}: received + dropped != attempts"
+        );
+        let seen_gaps = t.gaps.get(cpu).copied().unwrap_or(0)
+            + (lg.attempts - t.next.get(cpu).copied().unwrap_or(0));
+        ensure!(
+            seen_gaps == lg.dropped,
+            "cpu {cpu}: gaps {seen_gaps} != loadgen dropped {}",
+            lg.dropped
+        );
         let sdk_drop = by_cpu.get(cpu).map_or(0, |l| l.records_dropped);
-        ensure!(sdk_drop == lg.dropped, "cpu {cpu}: SDK records_dropped {sdk_drop} != loadgen dropped {}", lg.dropped);
+        ensure!(
+            sdk_drop == lg.dropped,
+            "cpu {cpu}: SDK records_dropped {sdk_drop} != loadgen dropped {}",
+            lg.dropped
+        );
         total += lg.dropped;
     }
-    ensure!(total > 0, "no record was dropped: the test did not exercise drops");
+    ensure!(
+        total > 0,
+        "no record was dropped: the test did not exercise drops"
+    );
     ensure!(ch.loss().records_dropped == total, "total records_dropped");
     Ok(())
 }
@@ -286,7 +340,10 @@ fn drops(o: &Opts) -> TestResult {
 /// produced sub-buffer is either delivered or counted as lapped.
 fn overwrite(o: &Opts) -> TestResult {
     let mut ch = open(o)?;
-    ensure!(ch.mode() == relaymap::Mode::Overwrite, "channel is not in overwrite mode");
+    ensure!(
+        ch.mode() == relaymap::Mode::Overwrite,
+        "channel is not in overwrite mode"
+    );
     let mut t = Tracker::new(false);
     let st = consume_run(&mut ch, &mut t, o)?;
     summary("overwrite", &ch, &t, &st);
@@ -307,7 +364,10 @@ fn overwrite(o: &Opts) -> TestResult {
         ensure!(l.subbufs_corrupt == 0, "cpu {cpu}: corrupt sub-buffers");
         lapped += l.subbufs_lapped;
     }
-    ensure!(lapped > 0, "no lap happened: the test did not exercise overwrite");
+    ensure!(
+        lapped > 0,
+        "no lap happened: the test did not exercise overwrite"
+    );
     Ok(())
 }
 
@@ -358,9 +418,17 @@ fn flush(o: &Opts) -> TestResult {
     summary("flush", &ch, &t, &st);
     println!("flush: {while_running} records received while the writer was running");
     for (cpu, lg) in &st.cpus {
-        ensure!(t.received(*cpu) == lg.written, "cpu {cpu}: received {} of {}", t.received(*cpu), lg.written);
+        ensure!(
+            t.received(*cpu) == lg.written,
+            "cpu {cpu}: received {} of {}",
+            t.received(*cpu),
+            lg.written
+        );
     }
-    ensure!(while_running > 0, "no record became visible while the writer ran: flush does not work");
+    ensure!(
+        while_running > 0,
+        "no record became visible while the writer ran: flush does not work"
+    );
     let stats = sdk(ch.stats(None))?;
     ensure!(stats.flushes > 0, "kernel counted no flush");
     Ok(())
@@ -434,7 +502,12 @@ fn resume(o: &Opts) -> TestResult {
     }
     summary("resume", &ch, &t, &st);
     for (cpu, lg) in &st.cpus {
-        ensure!(t.received(*cpu) == lg.written, "cpu {cpu}: received {} of {} across both consumers", t.received(*cpu), lg.written);
+        ensure!(
+            t.received(*cpu) == lg.written,
+            "cpu {cpu}: received {} of {} across both consumers",
+            t.received(*cpu),
+            lg.written
+        );
     }
     Ok(())
 }
@@ -442,21 +515,38 @@ fn resume(o: &Opts) -> TestResult {
 /// Clear errors, never a panic: not a channel, a CPU without a buffer, a
 /// control file that is not relaymap's, permission denied (as nobody).
 fn errors(o: &Opts) -> TestResult {
-    let e = Channel::open("/nonexistent/relaymap").err().ok_or("opened a missing dir")?;
+    let e = Channel::open("/nonexistent/relaymap")
+        .err()
+        .ok_or("opened a missing dir")?;
     println!("errors: missing dir -> {}", err_chain(&e));
     ensure!(matches!(e, Error::NotAChannel { .. }), "missing dir: {e:?}");
-    let e = Channel::open("/sys/kernel/debug").err().ok_or("opened debugfs root")?;
+    let e = Channel::open("/sys/kernel/debug")
+        .err()
+        .ok_or("opened debugfs root")?;
     println!("errors: debugfs root -> {}", err_chain(&e));
-    ensure!(e.to_string().contains("no control file"), "debugfs root: {e}");
+    ensure!(
+        e.to_string().contains("no control file"),
+        "debugfs root: {e}"
+    );
     let fake = PathBuf::from("/tmp/relaymap-fake");
     std::fs::create_dir_all(&fake).map_err(e2s)?;
     std::fs::write(fake.join("control"), b"").map_err(e2s)?;
     let e = Channel::open(&fake).err().ok_or("opened a fake channel")?;
     println!("errors: fake control -> {}", err_chain(&e));
-    ensure!(matches!(e, Error::NotAChannel { .. }), "fake control: {e:?}");
-    let e = Channel::builder(&o.dir).cpus([999]).open().err().ok_or("cpu 999 accepted")?;
+    ensure!(
+        matches!(e, Error::NotAChannel { .. }),
+        "fake control: {e:?}"
+    );
+    let e = Channel::builder(&o.dir)
+        .cpus([999])
+        .open()
+        .err()
+        .ok_or("cpu 999 accepted")?;
     println!("errors: cpu 999 -> {}", err_chain(&e));
-    ensure!(matches!(e, Error::UnknownCpu { cpu: 999 }), "cpu 999: {e:?}");
+    ensure!(
+        matches!(e, Error::UnknownCpu { cpu: 999 }),
+        "cpu 999: {e:?}"
+    );
     // A real channel opens; then drop root and try again.
     drop(open(o)?);
     // SAFETY: plain libc calls with constant arguments; the process drops
@@ -466,10 +556,18 @@ fn errors(o: &Opts) -> TestResult {
         println!("errors: cannot drop privileges; permission case not checked");
         return Ok(());
     }
-    let e = Channel::open(&o.dir).err().ok_or("opened the channel as nobody")?;
+    let e = Channel::open(&o.dir)
+        .err()
+        .ok_or("opened the channel as nobody")?;
     println!("errors: as nobody -> {}", err_chain(&e));
-    ensure!(matches!(e, Error::PermissionDenied { .. }), "as nobody: {e:?}");
-    ensure!(e.to_string().contains("root"), "permission error has no hint: {e}");
+    ensure!(
+        matches!(e, Error::PermissionDenied { .. }),
+        "as nobody: {e:?}"
+    );
+    ensure!(
+        e.to_string().contains("root"),
+        "permission error has no hint: {e}"
+    );
     Ok(())
 }
 
@@ -491,7 +589,10 @@ fn hotplug(o: &Opts) -> TestResult {
     let online = Path::new("/sys/devices/system/cpu/cpu1/online");
     let mut ch = open(o)?;
     let cpus = ch.cpus();
-    ensure!(!cpus.contains(&1), "cpu1 already has a buffer ({cpus:?}); the script must offline it before loading");
+    ensure!(
+        !cpus.contains(&1),
+        "cpu1 already has a buffer ({cpus:?}); the script must offline it before loading"
+    );
     std::fs::write(online, "1").map_err(|e| format!("online cpu1: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let pending = loop {
@@ -511,7 +612,12 @@ fn hotplug(o: &Opts) -> TestResult {
     summary("hotplug", &ch, &t, &st);
     ensure!(t.received(1) > 0, "no record from cpu1");
     for (cpu, lg) in &st.cpus {
-        ensure!(t.received(*cpu) == lg.written, "cpu {cpu}: received {} of {}", t.received(*cpu), lg.written);
+        ensure!(
+            t.received(*cpu) == lg.written,
+            "cpu {cpu}: received {} of {}",
+            t.received(*cpu),
+            lg.written
+        );
     }
     Ok(())
 }
