@@ -441,6 +441,7 @@ pub struct ChannelBuilder {
     populate: bool,
     poll_timeout: Option<Duration>,
     control: Option<Box<dyn Control>>,
+    strict: bool,
 }
 
 impl ChannelBuilder {
@@ -453,6 +454,7 @@ impl ChannelBuilder {
             populate: false,
             poll_timeout: None,
             control: None,
+            strict: false,
         }
     }
     /// Map only these CPUs (default: every CPU with a buffer). Asking for a
@@ -473,6 +475,19 @@ impl ChannelBuilder {
     /// Timeout of [`Channel::wait`] (`None`, the default: wait forever).
     pub fn poll_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.poll_timeout = timeout;
+        self
+    }
+    /// Strict mode (default off): a corrupt sub-buffer header, or a cursor
+    /// that moves backwards without a [`Channel::reset`] by this channel,
+    /// is reported as an error ([`Error::CorruptHeader`],
+    /// [`Error::CursorBackwards`]) instead of only being counted
+    /// ([`Loss::subbufs_corrupt`]) or followed. A batch stops at the first
+    /// corrupt sub-buffer: the ones before it are delivered, the corrupt one
+    /// is skipped (handed back with the batch, counted), and the error is
+    /// returned by the channel's next call. Nothing else changes; the
+    /// consumer can go on after the error.
+    pub fn strict(mut self, yes: bool) -> Self {
+        self.strict = yes;
         self
     }
     /// Use this control backend instead of the one found in the directory
@@ -510,6 +525,7 @@ pub struct Channel {
     deferred: Option<Error>,
     acquired: Option<Acquired>,
     rr: usize,
+    strict: bool,
 }
 
 fn not_a_channel(dir: &Path, reason: impl Into<String>) -> Error {
@@ -618,6 +634,7 @@ impl Channel {
             deferred: None,
             acquired: None,
             rr: 0,
+            strict: b.strict,
         };
         if let Some(fd) = ch.ctl.wake_fd() {
             // SAFETY: the fd belongs to `ch.ctl`, which lives as long as the
@@ -766,9 +783,17 @@ impl Channel {
             .cursor(cpu)
             .map_err(|e| Error::ioctl(ControlOp::GetCursor, Some(cpu), e))?;
         let b = &mut self.cpus[idx];
+        let mut backwards = None;
         if !b.synced || c.consumed != b.released || c.produced < b.next {
-            if b.synced && c.produced >= b.released && c.consumed > b.released {
-                // Someone else consumed: follow the kernel.
+            if b.synced && (c.produced < b.next || c.consumed < b.released) {
+                // A RESET by someone else (or a second consumer): follow
+                // the kernel, and say so in strict mode.
+                backwards = Some(Error::CursorBackwards {
+                    cpu,
+                    produced: c.produced,
+                    consumed: c.consumed,
+                    expected: b.next,
+                });
             }
             b.next = c.consumed;
             b.released = c.consumed;
@@ -776,7 +801,10 @@ impl Channel {
         }
         b.produced = c.produced;
         b.loss.records_dropped = c.records_dropped;
-        Ok(())
+        match backwards {
+            Some(e) if self.strict => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Hands sub-buffers `released..to` of CPU `idx` back to the kernel.
@@ -831,7 +859,13 @@ impl Channel {
         let b = &mut self.cpus[idx];
         let plan = walker::plan(b.next, b.produced, self.geo.n_subbufs, mode);
         let mut lapped_seqs = Vec::new();
+        let mut end = plan.end;
         for s in plan.start..plan.end {
+            if self.strict && self.corrupt.len() > corrupt_from {
+                // Strict: stop after the first corrupt sub-buffer.
+                end = s;
+                break;
+            }
             match mode {
                 Mode::NoOverwrite => match walker::read_stable(&b.region, &self.geo, b.cpu, s) {
                     Ok((header, r)) => self.entries.push(Entry {
@@ -855,7 +889,16 @@ impl Channel {
             }
         }
         let from = b.next;
-        b.next = plan.end.max(b.next);
+        b.next = end.max(b.next);
+        if self.strict {
+            if let Some(c) = self.corrupt.get(corrupt_from) {
+                self.deferred.get_or_insert(Error::CorruptHeader {
+                    cpu: b.cpu,
+                    seq: c.seq,
+                    reason: c.reason,
+                });
+            }
+        }
         Walk {
             from,
             start: plan.start,

@@ -228,8 +228,10 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
-    /// The kernel's cursor moved in a way a single consumer cannot explain
-    /// (produced went backwards without a RESET, consumed moved by itself).
+    /// The kernel's cursor moved backwards without a RESET by this channel
+    /// (someone else reset the channel, or a second consumer is at work).
+    /// Only in strict mode ([`crate::ChannelBuilder::strict`]); the channel
+    /// has already resynchronised with the kernel when this is returned.
     #[error("cpu {cpu}: cursor went backwards (produced {produced}, consumed {consumed}, expected >= {expected})")]
     CursorBackwards {
         /// The CPU.

@@ -187,3 +187,49 @@ fn reopen_resumes_where_the_kernel_says() {
     let r = g.records().next().unwrap().unwrap();
     assert_eq!(LoadgenRecord::parse(r.data).unwrap().seq, first as u64);
 }
+
+#[test]
+fn strict_mode_reports_corrupt_headers() {
+    let sim = SimChannel::create_temp(geo(1024, 8, 1), Mode::NoOverwrite).unwrap();
+    let mut ch = sim.consumer_builder().strict(true).open().unwrap();
+    sim.write_loadgen(0, 0, 64).unwrap();
+    sim.flush(Some(0)).unwrap();
+    sim.write_loadgen(0, 1, 64).unwrap();
+    sim.inject(0, Inject::SeqBackwards).unwrap();
+    sim.flush(Some(0)).unwrap();
+    sim.write_loadgen(0, 2, 64).unwrap();
+    sim.flush(Some(0)).unwrap();
+    let b = ch.batch(0).unwrap();
+    assert_eq!(b.len(), 1, "delivered up to the corrupt one");
+    assert_eq!(b.seqs(), 0..2);
+    drop(b);
+    let e = ch.batch(0).unwrap_err();
+    assert!(
+        matches!(e, Error::CorruptHeader { cpu: 0, seq: 1, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("seq"), "{e}");
+    let b = ch.batch(0).unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b.get(0).unwrap().seq(), 2);
+    drop(b);
+    assert_eq!(ch.loss().subbufs_corrupt, 1);
+}
+
+#[test]
+fn strict_mode_reports_a_foreign_reset() {
+    let sim = SimChannel::create_temp(geo(1024, 8, 1), Mode::NoOverwrite).unwrap();
+    let mut ch = sim.consumer_builder().strict(true).open().unwrap();
+    for s in 0..40 {
+        sim.write_loadgen(0, s, 64).unwrap();
+    }
+    ch.drain(|_| {}).unwrap();
+    // Somebody else resets the channel.
+    relaymap::Control::reset(&relaymap::sim::SimControl::open(sim.dir()).unwrap()).unwrap();
+    let e = ch.drain(|_| {}).unwrap_err();
+    assert!(matches!(e, Error::CursorBackwards { cpu: 0, .. }), "{e}");
+    // Resynchronised: the next data arrives.
+    sim.write_loadgen(0, 0, 64).unwrap();
+    sim.flush(None).unwrap();
+    assert_eq!(ch.drain(|_| {}).unwrap().subbufs, 1);
+}
