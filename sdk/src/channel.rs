@@ -825,15 +825,19 @@ impl Channel {
     fn view(&self, idx: usize, e: &Entry) -> Subbuf<'_> {
         let payload = match &e.loc {
             Loc::Map(r) => {
-                // SAFETY: `r` is the payload of a sub-buffer that the cursor
-                // reports produced (its header committed with
-                // smp_store_release before `produced` was published) and
-                // that this consumer has not handed back: in no-overwrite
-                // mode the kernel writes a sub-buffer only after it was
-                // consumed (relay_buf_full() stops the writer), and we only
-                // PUT_CONSUMED after every view of this batch/guard is gone
-                // (the views borrow the channel). Range checked by the
-                // walker against subbuf_size.
+                // SAFETY: who writes this memory: the kernel (relay writers
+                // on the owning CPU) and nobody else. `r` is the payload of
+                // a sub-buffer that GET_CURSOR reports produced: its writer
+                // finished, relaymap_close_subbuf() stored `commit` and then
+                // `published` with smp_store_release(), and the walker's
+                // acquire load of `commit` pairs with the first. Only
+                // no-overwrite entries are `Loc::Map`: there relay does not
+                // reuse a sub-buffer until it is consumed (relay_buf_full()
+                // makes subbuf_start refuse it), and this channel sends
+                // PUT_CONSUMED for it only after every view of the batch or
+                // guard is gone (views borrow the channel, release needs
+                // `&mut`). The range lies inside the sub-buffer (checked by
+                // the walker against subbuf_size) inside the live mapping.
                 unsafe { self.cpus[idx].region.slice(r.start, r.len()) }
             }
             Loc::Copy(r) => &self.scratch[r.clone()],
@@ -937,7 +941,8 @@ impl Channel {
     /// [`Channel::release_acquired`]. Views come from
     /// [`Channel::acquired_subbuf`]; the borrow checker ends them before
     /// the release. An acquisition still outstanding is released in full
-    /// first.
+    /// first. Dropping the channel with an acquisition outstanding hands
+    /// nothing back: the next consumer gets those sub-buffers again.
     pub fn acquire(&mut self, cpu: u32) -> Result<Acquired> {
         self.release_acquired(None)?;
         self.take_deferred()?;

@@ -268,11 +268,15 @@ pub(crate) fn read_stable(
     seq: u64,
 ) -> Result<(SubbufHeader, std::ops::Range<usize>), Corruption> {
     let base = geo.slot_offset(seq);
-    // Pairs with the module's smp_store_release of `commit` in
-    // subbuf_start: every header field (and the payload) written before it
-    // is visible after this acquire load. (GET_CURSOR already ordered us
-    // after the store of `produced`, itself after `commit`; the acquire
-    // here makes the ordering local and also covers the sim backend.)
+    // Who writes: the module, on the CPU that owns the buffer: the payload
+    // (relay_write/relaymap_write), then the header fields, then `commit`
+    // with smp_store_release() in relaymap_close_subbuf() (called from the
+    // subbuf_start callback), then `published` with smp_store_release().
+    // This acquire load of `commit` pairs with that store-release, so every
+    // header field and payload byte of sub-buffer `seq` is visible below.
+    // (GET_CURSOR's smp_load_acquire() of `published` already ordered the
+    // ioctl after it; the local acquire also covers the sim backend, whose
+    // producer may be another process.)
     let commit = r.load_u64_acquire(base + off::COMMIT);
     let hseq = r.read_u64(base + off::SEQ);
     if commit != seq + 1 || hseq != seq {
@@ -310,7 +314,9 @@ pub(crate) fn read_copy(
 ) -> Copied {
     let base = geo.slot_offset(seq);
     let mark = dst.len();
-    // Acquire pairs with the smp_store_release of `commit` at close.
+    // Seqlock read side, first half. Acquire pairs with the
+    // smp_store_release() of `commit` in relaymap_close_subbuf(): if we see
+    // commit == seq + 1, the header and payload of that lap are visible.
     let commit1 = r.load_u64_acquire(base + off::COMMIT);
     let seq1 = r.read_u64(base + off::SEQ);
     if commit1 != seq + 1 || seq1 != seq {
@@ -337,10 +343,12 @@ pub(crate) fn read_copy(
         }
     };
     r.copy_volatile(base + h.header_size as usize, h.payload_size as usize, dst);
-    // Seqlock read side: the module stores commit = 0 then smp_wmb before
-    // rewriting anything of a lapped sub-buffer. This fence orders our
-    // copy before the re-reads, so if the copy saw any new-lap byte the
-    // re-read sees commit != seq + 1.
+    // Seqlock read side, second half. When the module laps this slot it
+    // first stores commit = 0, then smp_wmb() (relaymap_open_subbuf()),
+    // then rewrites the header and payload. This acquire fence orders the
+    // copy above before the re-reads below, so if the copy saw any byte of
+    // the new lap, the re-read sees commit != seq + 1 (or a new seq) and
+    // the copy is thrown away as lapped.
     fence(Ordering::Acquire);
     let commit2 = r.read_u64(base + off::COMMIT);
     let seq2 = r.read_u64(base + off::SEQ);

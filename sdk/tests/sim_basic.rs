@@ -233,3 +233,13 @@ fn strict_mode_reports_a_foreign_reset() {
     sim.flush(None).unwrap();
     assert_eq!(ch.drain(|_| {}).unwrap().subbufs, 1);
 }
+
+#[test]
+fn thread_safety_of_public_types() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Channel>();
+    send_sync::<SimChannel>();
+    send_sync::<relaymap::sim::SimControl>();
+    send_sync::<relaymap::IoctlControl>();
+}
