@@ -852,7 +852,7 @@ impl Channel {
     /// `self.corrupt`), cleared first unless `append`. Losses are accounted
     /// only when the range is handed back ([`Channel::account`]), so a
     /// range delivered again is not counted twice.
-    fn walk(&mut self, idx: usize, append: bool) -> Walk {
+    fn walk(&mut self, idx: usize, append: bool, limit: Option<u64>) -> Walk {
         if !append {
             self.scratch.clear();
             self.entries.clear();
@@ -861,7 +861,10 @@ impl Channel {
         let corrupt_from = self.corrupt.len();
         let mode = self.info.mode;
         let b = &mut self.cpus[idx];
-        let plan = walker::plan(b.next, b.produced, self.geo.n_subbufs, mode);
+        let mut plan = walker::plan(b.next, b.produced, self.geo.n_subbufs, mode);
+        if let Some(n) = limit {
+            plan.end = plan.end.min(plan.start + n);
+        }
         let mut lapped_seqs = Vec::new();
         let mut end = plan.end;
         for s in plan.start..plan.end {
@@ -948,7 +951,7 @@ impl Channel {
         self.take_deferred()?;
         let idx = self.idx(cpu)?;
         self.sync(idx)?;
-        let walk = self.walk(idx, false);
+        let walk = self.walk(idx, false, None);
         let a = Acquired {
             idx,
             cpu,
@@ -1025,26 +1028,8 @@ impl Channel {
             if !self.has_ready(idx)? {
                 return Ok(None);
             }
-            self.scratch.clear();
-            self.entries.clear();
-            self.corrupt.clear();
-            // Walk exactly one sub-buffer (or the lapped gap plus one).
-            let saved = self.cpus[idx].produced;
-            let one_past = match self.info.mode {
-                Mode::NoOverwrite => self.cpus[idx].next + 1,
-                Mode::Overwrite => {
-                    let p = walker::plan(
-                        self.cpus[idx].next,
-                        saved,
-                        self.geo.n_subbufs,
-                        Mode::Overwrite,
-                    );
-                    p.start + 1
-                }
-            };
-            self.cpus[idx].produced = one_past.min(saved);
-            let w = self.walk(idx, true);
-            self.cpus[idx].produced = saved;
+            // Walk exactly one sub-buffer (after any lapped gap).
+            let w = self.walk(idx, false, Some(1));
             // A guard always hands back through its own sub-buffer.
             self.account(idx, &w, w.end);
             if let Some(entry) = self.entries.pop() {
@@ -1095,7 +1080,7 @@ impl Channel {
         for idx in 0..self.cpus.len() {
             self.sync(idx)?;
             let first = self.entries.len();
-            let w = self.walk(idx, true);
+            let w = self.walk(idx, true, None);
             st.lapped += w.lapped();
             st.corrupt += w.corrupt.len() as u64;
             self.account(idx, &w, w.end);
