@@ -329,6 +329,7 @@ int main(int argc, char **argv)
 		RM_EXPECT_EQ("stats flushes == FLUSHED headers seen", cs.flushes,
 			     d->flushed_sbs);
 		RM_EXPECT_EQ("stale/invalid headers at first read", d->hdr_violations, 0);
+		RM_EXPECT_EQ("timestamp errors (header/record order)", d->ts_errors, 0);
 		/*
 		 * No check on open_not_final: the writer may close that
 		 * sub-buffer right after GET_CURSOR. It is a figure showing

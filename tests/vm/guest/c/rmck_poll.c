@@ -13,14 +13,27 @@
  * 2. With data present and not consumed, poll(timeout 0) reports POLLIN.
  * 3. After lg_stop, FLUSH(all) and a full drain, poll(300 ms) times out
  *    (returns 0 after >= 300 ms) on every CPU file.
+ * 4. The load generator writes 20 records/s (a sub-buffer would take
+ *    minutes to fill): a reader blocked in poll(5 s) is woken by a FLUSH
+ *    of its CPU issued 200 ms later from another thread.
  */
 #include "rmtest.h"
+
+static struct rm_chan ch;
+static unsigned int flush_cpu;
+
+static void *late_flusher(void *arg)
+{
+	(void)arg;
+	rm_sleep_ms(200);
+	rm_flush_x(ch.ctl, (int)flush_cpu);
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
 	const char *name = NULL;
-	uint64_t rate = 2000, wakeups = 10;
-	struct rm_chan ch;
+	uint64_t rate = 2000, wakeups = 10, flush_woke = 0;
 	struct rm_drain d[RM_MAXCPU];
 	uint64_t woke = 0, blocked = 0, lag = 0, wait_sum = 0, wait_max = 0;
 	uint64_t t0 = rm_now_ns();
@@ -150,6 +163,50 @@ int main(int argc, char **argv)
 		RM_EXPECT_EQ("record errors", rm_stream_errors(&d[c].st), 0);
 		RM_EXPECT_EQ("header violations", d[c].hdr_violations, 0);
 	}
+	rm_set_phase("FLUSH wakes a poller");
+	/* loadgen restarts seq at 0 at each start: new streams. */
+	for (unsigned int i = 0; i < ch.ncpus; i++)
+		rm_drain_init(&d[ch.cpus[i]], &ch, ch.cpus[i], 64);
+	lg_setu("rate", 20);
+	lg_start();
+	rm_sleep_ms(300); /* a few records on each CPU, far from a full sub-buffer */
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		unsigned int c = ch.cpus[i];
+		struct pollfd pfd = { .fd = ch.fd[c], .events = POLLIN };
+		pthread_t th;
+		uint64_t t;
+		int pr;
+
+		rm_drain_once(&ch, &d[c]);
+		flush_cpu = c;
+		if (pthread_create(&th, NULL, late_flusher, NULL))
+			rm_die("pthread_create");
+		t = rm_now_ns();
+		pr = poll(&pfd, 1, 5000);
+		t = rm_now_ns() - t;
+		pthread_join(th, NULL);
+		rm_note("cpu%u: poll with a FLUSH 200 ms later: returned %d revents=%#x after %.0f ms",
+			c, pr, pr > 0 ? pfd.revents : 0, (double)t / 1e6);
+		if (pr != 1 || !(pfd.revents & POLLIN))
+			rm_bad("cpu%u: a FLUSH of a partial sub-buffer did not wake the poller (rc %d, %.0f ms)",
+			       c, pr, (double)t / 1e6);
+		else if (t > 2000000000ULL)
+			rm_bad("cpu%u: poller woke only after %.0f ms, the FLUSH came at 200 ms", c,
+			       (double)t / 1e6);
+		else
+			flush_woke++;
+		rm_drain_once(&ch, &d[c]);
+	}
+	lg_stop();
+	rm_flush_x(ch.ctl, RELAYMAP_ALL_CPUS);
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		unsigned int c = ch.cpus[i];
+
+		rm_drain_once(&ch, &d[c]);
+		RM_EXPECT_EQ("record errors (flush phase)", rm_stream_errors(&d[c].st), 0);
+		RM_EXPECT_EQ("header violations (flush phase)", d[c].hdr_violations, 0);
+	}
+	rm_note("SUMMARY flush_woke_poller=%llu/%u", (unsigned long long)flush_woke, ch.ncpus);
 	rm_note("SUMMARY wakeups=%llu/%llu blocked_then_woke=%llu published_lag_after_wakeup=%llu wait_avg_ms=%.1f wait_max_ms=%.1f elapsed_s=%.2f",
 		(unsigned long long)woke, (unsigned long long)(wakeups * ch.ncpus),
 		(unsigned long long)blocked, (unsigned long long)lag,

@@ -653,6 +653,8 @@ struct rm_stream {
 	uint64_t bad_csum;	/* checksum mismatch */
 	uint64_t bad_fill;	/* fill pattern mismatch */
 	uint64_t tail_bytes;	/* < 16 bytes left after the last record */
+	uint64_t last_ts;	/* ts_ns of the previous record */
+	uint64_t ts_backwards;	/* record ts_ns below the previous record's */
 	unsigned int reported;	/* detailed messages printed so far */
 	bool quiet;		/* count errors only: not a failure by itself */
 };
@@ -670,7 +672,7 @@ static inline void rm_stream_init(struct rm_stream *st, unsigned int cpu,
 static inline uint64_t rm_stream_errors(const struct rm_stream *st)
 {
 	return st->backwards + st->bad_frame + st->bad_type + st->bad_cpu +
-	       st->bad_csum + st->bad_fill;
+	       st->bad_csum + st->bad_fill + st->ts_backwards;
 }
 
 #define RM_STREAM_REPORT(st, ...)                                              \
@@ -687,6 +689,7 @@ static inline uint64_t rm_stream_errors(const struct rm_stream *st)
 struct rm_sbrecs {
 	uint64_t records;
 	uint64_t first_seq, last_seq; /* valid when records > 0 */
+	uint64_t max_ts;	      /* largest record ts_ns */
 };
 
 /*
@@ -698,7 +701,7 @@ static inline bool rm_stream_payload(struct rm_stream *st, uint64_t s,
 				     struct rm_sbrecs *out)
 {
 	uint32_t off = 0;
-	struct rm_sbrecs r = { 0, 0, 0 };
+	struct rm_sbrecs r = { 0, 0, 0, 0 };
 	bool ok = true;
 
 	st->bytes += len;
@@ -777,6 +780,19 @@ static inline bool rm_stream_payload(struct rm_stream *st, uint64_t s,
 		}
 		if (lp.seq >= st->next_seq)
 			st->next_seq = lp.seq + 1;
+		/* One writer per CPU, in order: CLOCK_MONOTONIC never goes back. */
+		if (rec.ts_ns < st->last_ts) {
+			st->ts_backwards++;
+			RM_STREAM_REPORT(st,
+					 "cpu %u sub-buffer %llu: record seq %llu ts_ns %llu < previous record's %llu",
+					 st->cpu, (unsigned long long)s,
+					 (unsigned long long)lp.seq,
+					 (unsigned long long)rec.ts_ns,
+					 (unsigned long long)st->last_ts);
+		}
+		st->last_ts = rec.ts_ns;
+		if (rec.ts_ns > r.max_ts)
+			r.max_ts = rec.ts_ns;
 		st->records++;
 		if (!r.records)
 			r.first_seq = lp.seq;
@@ -817,6 +833,8 @@ struct rm_drain {
 	uint64_t hdr_dropped_back;     /* records_dropped went down */
 	uint64_t hdr_drop_flag_wrong;  /* DROPS flag vs records_dropped change */
 	uint64_t hdr_drop_count_wrong; /* records_dropped vs seq gaps so far */
+	uint64_t ts_errors;	  /* header/record timestamps inconsistent */
+	uint64_t last_ts_end;	  /* ts_end_ns of the previous sub-buffer */
 	bool check_drop_count;	  /* stream starts at seq 0 and is drained whole */
 	uint64_t full_payload;	  /* max payload of one sub-buffer */
 	uint64_t delay_us;	  /* sleep per sub-buffer (slow consumer) */
@@ -932,6 +950,38 @@ static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
 		}
 		d->last_hdr_dropped = h.records_dropped;
 		rm_stream_payload(&d->st, s, slot + h.header_size, h.payload_size, &r);
+		/*
+		 * Timestamps (CLOCK_MONOTONIC, taken on the owning CPU): the
+		 * sub-buffer opens after the previous one closed, closes after
+		 * it opened and after its last record, and before we read it
+		 * (1 ms of slack against the vDSO clock).
+		 */
+		{
+			uint64_t now = rm_now_ns();
+			const char *bad = NULL;
+
+			if (h.ts_begin_ns == 0)
+				bad = "ts_begin_ns is 0";
+			else if (h.ts_end_ns < h.ts_begin_ns)
+				bad = "ts_end_ns < ts_begin_ns";
+			else if (h.ts_begin_ns < d->last_ts_end)
+				bad = "ts_begin_ns < previous sub-buffer's ts_end_ns";
+			else if (r.records && r.max_ts > h.ts_end_ns)
+				bad = "a record's ts_ns > ts_end_ns";
+			else if (h.ts_end_ns > now + 1000000)
+				bad = "ts_end_ns is in the future of CLOCK_MONOTONIC";
+			if (bad) {
+				d->ts_errors++;
+				RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: %s (begin %llu end %llu prev_end %llu max_record_ts %llu now %llu)",
+						cpu, (unsigned long long)s, bad,
+						(unsigned long long)h.ts_begin_ns,
+						(unsigned long long)h.ts_end_ns,
+						(unsigned long long)d->last_ts_end,
+						(unsigned long long)r.max_ts,
+						(unsigned long long)now);
+			}
+			d->last_ts_end = h.ts_end_ns;
+		}
 		if (d->check_drop_count && r.records) {
 			/* Stream from seq 0: missing so far = last seq + 1 - received. */
 			uint64_t missing = r.last_seq + 1 - d->st.records;
@@ -975,7 +1025,8 @@ static inline void rm_drain_print(const struct rm_drain *d)
 		"gaps=%llu gap_records=%llu backwards=%llu bad_frame=%llu bad_type=%llu "
 		"bad_cpu=%llu bad_csum=%llu bad_fill=%llu tail_bytes=%llu "
 		"hdr_checks=%llu hdr_violations=%llu flushed_sbs=%llu flushed_partial=%llu "
-		"drops_sbs=%llu last_hdr_dropped=%llu open_subbuf_peeks=%llu open_not_final=%llu",
+		"drops_sbs=%llu last_hdr_dropped=%llu open_subbuf_peeks=%llu open_not_final=%llu "
+		"ts_errors=%llu ts_backwards=%llu",
 		d->cpu, (unsigned long long)d->subbufs,
 		(unsigned long long)st->records, (unsigned long long)st->bytes,
 		(unsigned long long)st->first_seq,
@@ -996,7 +1047,9 @@ static inline void rm_drain_print(const struct rm_drain *d)
 		(unsigned long long)d->drops_sbs,
 		(unsigned long long)d->last_hdr_dropped,
 		(unsigned long long)d->open_peeks,
-		(unsigned long long)d->open_not_final);
+		(unsigned long long)d->open_not_final,
+		(unsigned long long)d->ts_errors,
+		(unsigned long long)st->ts_backwards);
 }
 
 /* ---- the load generator ------------------------------------------------ */
