@@ -622,9 +622,59 @@ fn hotplug(o: &Opts) -> TestResult {
     Ok(())
 }
 
+/// The tokio path: AsyncChannel over the real relay files (the channel's
+/// level-triggered epoll fd registered with tokio's reactor), lossless
+/// writers at full speed, every record once and in order.
+fn async_lossless(o: &Opts) -> TestResult {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(e2s)?;
+    rt.block_on(async {
+        let mut ach = relaymap::AsyncChannel::new(open(o)?).map_err(|e| err_chain(&e))?;
+        let mut t = Tracker::new(true);
+        lg_ctl("start")?;
+        let mut wakeups = 0u64;
+        loop {
+            ensure!(Instant::now() < o.deadline, "deadline reached");
+            match tokio::time::timeout(Duration::from_millis(200), ach.readable()).await {
+                Ok(r) => {
+                    sdk(r)?;
+                    wakeups += 1;
+                }
+                Err(_) => {
+                    if !lg_status()?.running {
+                        break;
+                    }
+                    sdk(ach.get_mut().flush())?;
+                }
+            }
+            sdk(ach.get_mut().drain(|sb| t.subbuf(sb)))?;
+            t.check()?;
+        }
+        let st = lg_wait_idle(o.deadline)?;
+        let mut ch = ach.into_inner();
+        sdk(ch.drain_and_stop(|sb| t.subbuf(sb)))?;
+        t.check()?;
+        summary("async", &ch, &t, &st);
+        println!("async: {wakeups} wakeups");
+        ensure!(wakeups > 0, "never woken by tokio");
+        for (cpu, lg) in &st.cpus {
+            ensure!(
+                t.received(*cpu) == lg.written,
+                "cpu {cpu}: received {} of {}",
+                t.received(*cpu),
+                lg.written
+            );
+        }
+        Ok(())
+    })
+}
+
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: relaymap-vmtest lossless|drops|overwrite|flush|resume|errors|hotplug \
+        "usage: relaymap-vmtest lossless|drops|overwrite|flush|resume|errors|hotplug|async \
          [--dir DIR] [--timeout-s N] [--sleep-ms N]"
     );
     ExitCode::from(2)
@@ -660,6 +710,7 @@ fn main() -> ExitCode {
         "resume" => resume(&o),
         "errors" => errors(&o),
         "hotplug" => hotplug(&o),
+        "async" => async_lossless(&o),
         _ => return usage(),
     };
     match r {
