@@ -1,0 +1,129 @@
+//! `relaymap-dump read-copy`: the classic relay consumer, for comparison.
+//! It read()s every cpuN file into a buffer and write()s the buffer out: two
+//! copies per byte, and not safe with concurrent writers on SMP (the relay
+//! read path is unsynchronised against sub-buffer switches, see
+//! KERNEL-NOTES). Use it for throughput figures only.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::error::{code, Failure};
+use crate::report::human;
+
+/// `read-copy` options.
+#[derive(Debug, Args)]
+pub struct ReadCopyArgs {
+    /// The channel directory.
+    pub channel: PathBuf,
+    /// Output directory for cpuN.read files.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Stop after this long (default: until SIGINT/SIGTERM).
+    #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
+    pub duration: Option<Duration>,
+    /// read() buffer size.
+    #[arg(long, value_parser = crate::parse_size, default_value = "1M", value_name = "SIZE")]
+    pub buf_size: u64,
+}
+
+/// Runs `read-copy`; returns the exit code.
+pub fn main(args: ReadCopyArgs) -> i32 {
+    match run(&args) {
+        Ok(()) => code::OK,
+        Err(e) => {
+            eprintln!("relaymap-dump read-copy: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Failure::Other(e.into()))?;
+    }
+    let mut cpus: Vec<(u32, File, File)> = Vec::new();
+    let rd = std::fs::read_dir(&args.channel)
+        .map_err(|e| Failure::NotAChannel(format!("{}: {e}", args.channel.display())))?;
+    std::fs::create_dir_all(&args.output).map_err(|source| Failure::Output {
+        path: args.output.clone(),
+        source,
+    })?;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        let Some(cpu) = name.strip_prefix("cpu").and_then(|c| c.parse::<u32>().ok()) else {
+            continue;
+        };
+        let input = File::open(ent.path()).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                Failure::PermissionDenied(format!("{}: {e}", ent.path().display()))
+            }
+            _ => Failure::Other(anyhow::anyhow!("{}: {e}", ent.path().display())),
+        })?;
+        let path = args.output.join(format!("cpu{cpu}.read"));
+        let out = File::create(&path).map_err(|source| Failure::Output { path, source })?;
+        cpus.push((cpu, input, out));
+    }
+    if cpus.is_empty() {
+        return Err(Failure::NotAChannel(format!(
+            "{}: no cpuN files",
+            args.channel.display()
+        )));
+    }
+    let mut buf = vec![0u8; args.buf_size as usize];
+    let start = Instant::now();
+    let deadline = args.duration.map(|d| start + d);
+    let mut bytes = 0u64;
+    let mut reads = 0u64;
+    while !stop.load(Ordering::Relaxed) && deadline.map_or(true, |t| Instant::now() < t) {
+        let mut got = false;
+        for (_, input, out) in cpus.iter_mut() {
+            let n = match input.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => return Err(Failure::Other(e.into())),
+            };
+            reads += 1;
+            if n > 0 {
+                got = true;
+                out.write_all(&buf[..n])
+                    .map_err(|e| Failure::write(args.output.clone(), e))?;
+                bytes += n as u64;
+            }
+        }
+        if !got {
+            let mut fds: Vec<libc::pollfd> = cpus
+                .iter()
+                .map(|(_, f, _)| libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs
+            // whose fds stay open (owned by `cpus`) for the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    for (_, _, out) in &cpus {
+        let _ = out.sync_all();
+    }
+    println!(
+        "read-copy: {} in {:.2} s ({}/s, {:.1} MB/s), {} read() calls",
+        human(bytes),
+        secs,
+        human((bytes as f64 / secs) as u64),
+        bytes as f64 / secs / 1e6,
+        reads
+    );
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! Counters, the live progress line, the final summary and `--stats-json`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::DumpArgs;
+
+/// What one CPU delivered.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuStats {
+    /// The CPU.
+    pub cpu: u32,
+    /// Bytes written to the output.
+    pub bytes: u64,
+    /// Sub-buffers written.
+    pub subbufs: u64,
+    /// Records written (records mode; 0 with `--raw`).
+    pub records: u64,
+    /// Sub-buffers whose record framing was corrupt (their good prefix was written).
+    pub corrupt_records: u64,
+    /// Records the kernel dropped on this CPU (buffer full), cumulative since the channel's reset.
+    pub records_dropped: u64,
+    /// Sub-buffers overwritten before they were read (overwrite mode).
+    pub subbufs_lapped: u64,
+    /// Sub-buffers skipped because their header was corrupt.
+    pub subbufs_corrupt: u64,
+    /// Output files of this CPU, oldest first (empty with `-o -`).
+    pub files: Vec<PathBuf>,
+}
+
+impl CpuStats {
+    /// Zero counters for `cpu`.
+    pub fn new(cpu: u32) -> CpuStats {
+        CpuStats {
+            cpu,
+            ..CpuStats::default()
+        }
+    }
+}
+
+/// Why the dump ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// Still running (never in a final report).
+    Running,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `--duration` elapsed.
+    Duration,
+    /// `--max-bytes` reached.
+    MaxBytes,
+    /// An error.
+    Error,
+}
+
+/// The whole run (`--stats-json` writes this).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Channel name (from GET_INFO).
+    pub channel: String,
+    /// Channel directory.
+    pub channel_dir: PathBuf,
+    /// "records" or "raw".
+    pub mode: &'static str,
+    /// Output directory, or "-".
+    pub output: String,
+    /// Sub-buffer size.
+    pub subbuf_size: u64,
+    /// Sub-buffers per CPU.
+    pub n_subbufs: u64,
+    /// Why it stopped.
+    pub stopped_by: StopReason,
+    /// Seconds from start to the end of the drain.
+    pub elapsed_s: f64,
+    /// Totals.
+    pub bytes: u64,
+    /// Total sub-buffers.
+    pub subbufs: u64,
+    /// Total records (records mode).
+    pub records: u64,
+    /// Total records dropped by the kernel.
+    pub records_dropped: u64,
+    /// Total sub-buffers lapped.
+    pub subbufs_lapped: u64,
+    /// Total sub-buffers with a corrupt header.
+    pub subbufs_corrupt: u64,
+    /// Total sub-buffers with corrupt record framing.
+    pub corrupt_records: u64,
+    /// bytes / elapsed.
+    pub bytes_per_s: f64,
+    /// records / elapsed.
+    pub records_per_s: f64,
+    /// Per CPU.
+    pub cpus: Vec<CpuStats>,
+}
+
+impl Report {
+    /// An empty report for these arguments.
+    pub fn new(args: &DumpArgs) -> Report {
+        Report {
+            channel: String::new(),
+            channel_dir: args.channel.clone().unwrap_or_default(),
+            mode: if args.raw { "raw" } else { "records" },
+            output: args
+                .output
+                .as_ref()
+                .map_or_else(|| ".".into(), |p| p.display().to_string()),
+            subbuf_size: 0,
+            n_subbufs: 0,
+            stopped_by: StopReason::Running,
+            elapsed_s: 0.0,
+            bytes: 0,
+            subbufs: 0,
+            records: 0,
+            records_dropped: 0,
+            subbufs_lapped: 0,
+            subbufs_corrupt: 0,
+            corrupt_records: 0,
+            bytes_per_s: 0.0,
+            records_per_s: 0.0,
+            cpus: Vec::new(),
+        }
+    }
+
+    /// Fills in the totals.
+    pub fn finish(&mut self, elapsed: Duration, stats: &[CpuStats], files: Vec<Vec<PathBuf>>) {
+        self.elapsed_s = elapsed.as_secs_f64();
+        self.cpus = stats.to_vec();
+        for (c, f) in self.cpus.iter_mut().zip(files) {
+            c.files = f;
+        }
+        for c in &self.cpus {
+            self.bytes += c.bytes;
+            self.subbufs += c.subbufs;
+            self.records += c.records;
+            self.records_dropped += c.records_dropped;
+            self.subbufs_lapped += c.subbufs_lapped;
+            self.subbufs_corrupt += c.subbufs_corrupt;
+            self.corrupt_records += c.corrupt_records;
+        }
+        let s = self.elapsed_s.max(1e-9);
+        self.bytes_per_s = self.bytes as f64 / s;
+        self.records_per_s = self.records as f64 / s;
+    }
+
+    /// The final summary (stderr).
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "relaymap-dump: {} ({}), {:.2} s, stopped by {}: {} in {} sub-buffers ({}/s)",
+            self.channel,
+            self.mode,
+            self.elapsed_s,
+            match self.stopped_by {
+                StopReason::Running => "nothing",
+                StopReason::Signal => "signal",
+                StopReason::Duration => "--duration",
+                StopReason::MaxBytes => "--max-bytes",
+                StopReason::Error => "error",
+            },
+            human(self.bytes),
+            self.subbufs,
+            human(self.bytes_per_s as u64),
+        );
+        if self.mode == "records" {
+            s += &format!(
+                ", {} records ({:.0} records/s)",
+                self.records, self.records_per_s
+            );
+        }
+        s += &format!(
+            ", {} dropped by the kernel, {} lapped, {} corrupt sub-buffers, {} with corrupt records",
+            self.records_dropped, self.subbufs_lapped, self.subbufs_corrupt, self.corrupt_records
+        );
+        for c in &self.cpus {
+            s += &format!(
+                "\n  cpu{}: {} in {} sub-buffers, {} records, {} dropped{}",
+                c.cpu,
+                human(c.bytes),
+                c.subbufs,
+                c.records,
+                c.records_dropped,
+                match c.files.len() {
+                    0 => String::new(),
+                    1 => format!(" -> {}", c.files[0].display()),
+                    n => format!(" -> {} .. ({} files)", c.files[0].display(), n),
+                }
+            );
+        }
+        s
+    }
+}
+
+/// `1.5 MB`-style size (decimal units).
+pub fn human(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{b} B")
+    }
+}
+
+/// The live progress line (only when stderr is a terminal).
+#[derive(Debug)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    last: Instant,
+    prev: Vec<u64>,
+}
+
+impl Progress {
+    /// A progress line for `ncpus` CPUs, hidden off a terminal.
+    pub fn new(ncpus: usize) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            b
+        });
+        Progress {
+            bar,
+            last: Instant::now(),
+            prev: vec![0; ncpus],
+        }
+    }
+
+    /// Updates the line (at most 4 times a second).
+    pub fn tick(&mut self, stats: &[CpuStats], force: bool) {
+        let Some(bar) = &self.bar else { return };
+        let dt = self.last.elapsed();
+        if !force && dt < Duration::from_millis(250) {
+            return;
+        }
+        self.last = Instant::now();
+        let mut parts = Vec::new();
+        let mut total = 0;
+        for (c, prev) in stats.iter().zip(self.prev.iter_mut()) {
+            let rate = (c.bytes - *prev) as f64 / dt.as_secs_f64().max(1e-9);
+            *prev = c.bytes;
+            total += c.bytes;
+            parts.push(format!(
+                "cpu{} {}/s {} sb {} drops",
+                c.cpu,
+                human(rate as u64),
+                c.subbufs,
+                c.records_dropped
+            ));
+        }
+        bar.set_message(format!("{} total | {}", human(total), parts.join(" | ")));
+        bar.tick();
+    }
+
+    /// Prints a line above the progress line (or plainly, off a terminal).
+    pub fn println(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+
+    /// Removes the progress line.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
