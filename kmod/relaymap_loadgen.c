@@ -424,6 +424,11 @@ static int lg_start(void)
 	relaymap_writer_register(ch);
 	lg.run = run;
 	lg.started = true;
+	/* Counters describe this run only, also on CPUs that are offline now. */
+	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
+		WRITE_ONCE(lg.cpus[cpu].written, 0);
+		WRITE_ONCE(lg.cpus[cpu].dropped, 0);
+	}
 
 	cpus_read_lock();
 	for_each_online_cpu(cpu) {
@@ -431,8 +436,6 @@ static int lg_start(void)
 		struct relaymap_record *rec;
 		struct task_struct *t;
 
-		WRITE_ONCE(lc->written, 0);
-		WRITE_ONCE(lc->dropped, 0);
 		lc->cpu = cpu;
 		lc->rec = kzalloc(run.record_size, GFP_KERNEL);
 		if (!lc->rec) {

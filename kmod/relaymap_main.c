@@ -11,6 +11,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/dcache.h>
 #include <linux/debugfs.h>
 #include <linux/err.h>
 #include <linux/ktime.h>
@@ -18,6 +19,7 @@
 #include <linux/percpu.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/wait.h>
 
 #include "relaymap_compat.h"
 #include "relaymap_internal.h"
@@ -156,7 +158,16 @@ static struct dentry *relaymap_create_buf_file(const char *filename,
 
 static int relaymap_remove_buf_file(struct dentry *dentry)
 {
+	struct rchan_buf *buf = d_inode(dentry)->i_private;
+
 	debugfs_remove(dentry);
+	/*
+	 * relay_close() has finalized @buf, and poll() now reports EPOLLERR,
+	 * but relay wakes readers only at a sub-buffer switch: wake those
+	 * already sleeping in poll() so they see the end of the channel.
+	 */
+	if (buf && buf->finalized)
+		wake_up_interruptible_all(&buf->read_wait);
 	return 0;
 }
 
