@@ -115,7 +115,6 @@ fn drop_accounting_under_concurrency() {
 fn overwrite_never_tears() {
     let sim = Arc::new(SimChannel::create_temp(geo(2048, 3), Mode::Overwrite).unwrap());
     let mut ch = sim.consumer().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
     let n = 100_000;
     let w: Vec<_> = (0..2).map(|c| writer(sim.clone(), c, n, false)).collect();
     let mut seen = vec![Vec::new(), Vec::new()];
@@ -123,7 +122,6 @@ fn overwrite_never_tears() {
     while !w.iter().all(|h| h.is_finished()) {
         delivered += ch.drain(|sb| check(sb, &mut seen)).unwrap().subbufs;
     }
-    stop.store(true, Ordering::Relaxed);
     for h in w {
         h.join().unwrap();
     }
@@ -146,7 +144,19 @@ fn relay_order_window_is_reproduced() {
     let sim = Arc::new(SimChannel::create_temp(geo(1024, 64), Mode::NoOverwrite).unwrap());
     sim.set_publish_delay(50_000);
     let f = std::fs::File::open(sim.dir().join("cpu0")).unwrap();
-    let w = writer(sim.clone(), 0, 5_000, false);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Writes until the window was seen (bounded, so a broken simulator
+    // fails instead of hanging): robust on a loaded 2-core machine.
+    let w = {
+        let (sim, stop) = (sim.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut seq = 0;
+            while !stop.load(Ordering::Relaxed) && seq < 2_000_000 {
+                sim.write_loadgen(0, seq, RECORD).unwrap();
+                seq += 1;
+            }
+        })
+    };
     let mut stale = 0u64;
     let mut ch = sim.consumer().unwrap();
     while !w.is_finished() {
@@ -158,6 +168,9 @@ fn relay_order_window_is_reproduced() {
             f.read_exact_at(&mut b, (s % 64) * 1024 + 56).unwrap();
             if u64::from_ne_bytes(b) != s + 1 {
                 stale += 1;
+                if stale >= 3 {
+                    stop.store(true, Ordering::Relaxed);
+                }
             }
         }
         // The SDK path never sees an uncommitted header.
