@@ -160,7 +160,7 @@ typedef struct relaymap_sim relaymap_sim;
 #endif
 
 /**
- * Geometry and identity of a channel (`relaymap_channel_info()`).
+ * Geometry and identity of a channel (`relaymap_channel_get_info()`).
  */
 typedef struct relaymap_channel_info {
   /**
@@ -518,7 +518,7 @@ void relaymap_channel_close(struct relaymap_channel *ch);
 /**
  * Fills `*info` with the channel's geometry and identity.
  */
-enum relaymap_result relaymap_channel_info(const struct relaymap_channel *ch, struct relaymap_channel_info *info);
+enum relaymap_result relaymap_channel_get_info(const struct relaymap_channel *ch, struct relaymap_channel_info *info);
 
 /**
  * The CPUs this handle maps, ascending as batches walk them: writes up to
@@ -617,7 +617,7 @@ enum relaymap_result relaymap_channel_loss(const struct relaymap_channel *ch, in
  * The kernel's counters (`GET_STATS`) for `cpu`, or for the whole channel
  * with `RELAYMAP_ALL_CPUS`, and this handle's losses (`stats->loss`).
  */
-enum relaymap_result relaymap_channel_stats(const struct relaymap_channel *ch, int32_t cpu, struct relaymap_channel_stats *stats);
+enum relaymap_result relaymap_channel_get_stats(const struct relaymap_channel *ch, int32_t cpu, struct relaymap_channel_stats *stats);
 
 /**
  * `RESET`: empties every buffer of the channel and restarts its counters

@@ -103,7 +103,7 @@ fn lock(ch: &relaymap_channel) -> FfiResult<MutexGuard<'_, State>> {
     }
 }
 
-/// Geometry and identity of a channel (`relaymap_channel_info()`).
+/// Geometry and identity of a channel (`relaymap_channel_get_info()`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct relaymap_channel_info {
@@ -411,11 +411,11 @@ unsafe fn chan<'a>(ch: *const relaymap_channel) -> FfiResult<&'a relaymap_channe
 
 /// Fills `*info` with the channel's geometry and identity.
 #[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_info(
+pub unsafe extern "C" fn relaymap_channel_get_info(
     ch: *const relaymap_channel,
     info: *mut relaymap_channel_info,
 ) -> relaymap_result {
-    guard("relaymap_channel_info", || {
+    guard("relaymap_channel_get_info", || {
         // SAFETY: the caller passes a live handle or NULL.
         let ch = unsafe { chan(ch) }?;
         let info = arg_out(info, "info")?;
@@ -764,12 +764,12 @@ pub unsafe extern "C" fn relaymap_channel_loss(
 /// The kernel's counters (`GET_STATS`) for `cpu`, or for the whole channel
 /// with `RELAYMAP_ALL_CPUS`, and this handle's losses (`stats->loss`).
 #[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_stats(
+pub unsafe extern "C" fn relaymap_channel_get_stats(
     ch: *const relaymap_channel,
     cpu: i32,
     stats: *mut relaymap_channel_stats,
 ) -> relaymap_result {
-    guard("relaymap_channel_stats", || {
+    guard("relaymap_channel_get_stats", || {
         // SAFETY: the caller passes a live handle or NULL.
         let ch = unsafe { chan(ch) }?;
         let stats = arg_out(stats, "stats")?;
