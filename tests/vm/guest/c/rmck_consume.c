@@ -19,6 +19,8 @@
  *     --flushes N            a flusher thread issues N FLUSHes while writers run
  *     --min-subbufs N        fail unless at least N sub-buffers were read in all
  *     --reset                RESET the channel first (a used channel, writers stopped)
+ *     --offline-before-flush C  after lg_stop, take CPU C offline, then FLUSH(all)
+ *                            (its partial sub-buffer is closed from another CPU)
  *
  * Checks (per CPU): every header valid when first read (no stale header),
  * records in seq order with valid checksum and fill, received == loadgen
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
 	uint64_t count = 0, duration_ms = 0, record_size = 64, rate = 0;
 	uint64_t min_subbufs = 1;
 	bool lossless, reset = false;
+	int offline_cpu = -1;
 	pthread_t fl;
 	struct lg_status lg;
 	struct relaymap_stats tot, sum;
@@ -144,6 +147,8 @@ int main(int argc, char **argv)
 			min_subbufs = rm_argu(a, v); i++;
 		} else if (!strcmp(a, "--reset")) {
 			reset = true;
+		} else if (!strcmp(a, "--offline-before-flush")) {
+			offline_cpu = (int)rm_argu(a, v); i++;
 		} else {
 			rm_die("unknown option %s", a);
 		}
@@ -228,6 +233,20 @@ int main(int argc, char **argv)
 	lg_stop();
 	t_write = rm_now_ns() - t0;
 
+	/* Final counts now: the status lists online CPUs only. */
+	lg_read_status(&lg);
+	if (offline_cpu >= 0) {
+		char path[96];
+		int err;
+
+		/* FLUSH(all) then closes that CPU's open sub-buffer from another CPU. */
+		rm_set_phase("offline cpu%d before the final flush", offline_cpu);
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", offline_cpu);
+		err = rm_write_text(path, "0");
+		if (err)
+			rm_die("echo 0 > %s: %s", path, strerror(-err));
+		rm_note("cpu%d offline before the final FLUSH(all)", offline_cpu);
+	}
 	rm_set_phase("final flush and drain");
 	rm_flush_x(ch.ctl, RELAYMAP_ALL_CPUS);
 	for (unsigned int i = 0; i < ch.ncpus; i++) {
@@ -242,7 +261,6 @@ int main(int argc, char **argv)
 	elapsed = rm_secs_since(t0);
 
 	rm_set_phase("checks");
-	lg_read_status(&lg);
 	if (lg.running)
 		rm_bad("loadgen still running after stop");
 	memset(&sum, 0, sizeof(sum));

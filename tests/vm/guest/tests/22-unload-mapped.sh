@@ -3,8 +3,8 @@
 # refused and nothing breaks; with only the CPU files open and mapped,
 # rmmod relaymap_loadgen + rmmod relaymap succeed, the mappings stay
 # readable (unconsumed data intact), poll reports POLLERR/POLLHUP, a reader
-# blocked in poll() is woken, then munmap/close; loading the module again
-# works. The harness checks dmesg.
+# blocked in poll() is woken, then munmap/close; rmmod while the load
+# generator writes; loading the module again works. The harness checks dmesg.
 # timeout: 120
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -28,6 +28,17 @@ rmck_info -n ul --subbuf-size 16384 --n-subbufs 8 || fail "channel broken after 
 rm_unload
 grep -q '^relaymap' /proc/modules && fail "relaymap still loaded"
 echo "ok: busybox rmmod refused while the control file is open, channel intact, unload after close"
+
+# Unload while the load generator writes at full speed (drop mode, nobody
+# reads): rmmod relaymap_loadgen stops the writers, then relaymap goes.
+rm_load name=ul3 subbuf_size=16384 n_subbufs=4
+lg_load channel=ul3 mode=drop
+lg_start
+sleep 0.5
+lg_status
+rm_unload
+grep -q '^relaymap' /proc/modules && fail "relaymap still loaded after rmmod under load"
+echo "ok: rmmod of both modules while the load generator writes"
 
 # And once more from scratch: load, use, unload.
 rm_load name=ul2 subbuf_size=16384 n_subbufs=8

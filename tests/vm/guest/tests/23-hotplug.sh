@@ -3,7 +3,8 @@
 # GET_INFO's cpu_mask is {0}; the channel works on cpu0 alone (FLUSH(all)
 # included); when cpu1 comes online its file appears, GET_INFO reports it and
 # both CPUs stream losslessly; offlining cpu1 again keeps its buffer (GET_INFO
-# still reports it) and the channel keeps working after it is back.
+# still reports it) and the channel keeps working after it is back; a
+# partial sub-buffer of cpu1 taken offline is closed by FLUSH(all) from cpu0.
 # timeout: 240
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -50,6 +51,13 @@ echo 1 >"$on" || fail "online cpu1 a second time"
 echo "--- both CPUs again"
 rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 100 ||
 	failed="$failed; streaming after cpu1 came back"
+echo "--- both CPUs, cpu1 goes offline with a partial sub-buffer, FLUSH(all) from cpu0"
+rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 100 --offline-before-flush 1 ||
+	failed="$failed; FLUSH of an offline CPU's partial sub-buffer"
+echo 1 >"$on" || fail "online cpu1 a third time"
+echo "--- both CPUs after that"
+rmck_consume -n hp --reset --mode lossless --count 20000 --min-subbufs 100 ||
+	failed="$failed; streaming after the offline flush"
 rm_unload
 [ -z "$failed" ] || fail "${failed#; }"
 echo "ok: hotplug: late CPU gets its file and stream, offline keeps the buffer"
