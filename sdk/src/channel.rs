@@ -1164,7 +1164,12 @@ impl Channel {
         let mut any = false;
         for ev in self.events.iter() {
             any = true;
-            if ev.key != WAKE_KEY && ev.is_err() == Some(true) && !ev.readable {
+            // relay's poll reports EPOLLERR (and polling also marks it
+            // readable) once relay_close() finalized the buffer: without
+            // this the level-triggered wait would return at once forever.
+            // The mapping stays valid (our open file holds relay's
+            // reference); data still in it can be drained.
+            if ev.key != WAKE_KEY && ev.is_err() == Some(true) {
                 let cpu = self.cpus.get(ev.key).map_or(u32::MAX, |b| b.cpu);
                 return Err(Error::ChannelClosed { cpu });
             }
