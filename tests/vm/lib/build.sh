@@ -40,6 +40,7 @@ build_kmod() {
 	sync_tree "$KMOD_SRC" "$kt/src/kmod" || return 1
 	sync_tree "$REPO/include" "$kt/src/include" || return 1
 	local log="$kt/kmod-build.log"
+	say "$k: building kmod/ ($KBUILD)"
 	local make_args=(-j"${RELAYMAP_VM_JOBS:-2}" modules)
 	case $KBUILD in
 	host) make -C "$KDIR" M="$kt/src/kmod" "${make_args[@]}" >"$log" 2>&1 || rc=$? ;;
@@ -119,6 +120,7 @@ build_guest_bin() {
 		fi
 		local log
 		log="$REPO/target/vm/$k/hook-$(basename "$h" .sh).log"
+		say "$k: build hook ${h#"$REPO"/}"
 		if ! (cd "$REPO" && REPO="$REPO" GUEST_BIN="$GUEST_BIN" KVER="$KVER" "$h") >"$log" 2>&1; then
 			printf 'vm: %s: build hook %s failed, %s:\n' "$k" "${h#"$REPO"/}" "$log" >&2
 			tail -n 60 "$log" | sed 's/^/  | /' >&2

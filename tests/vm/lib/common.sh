@@ -4,7 +4,8 @@
 
 # Progress goes to stderr so stdout carries only PASS/FAIL/SKIP lines and
 # the closing line.
-say() { printf 'vm: %s\n' "$*" >&2; }
+# The number is the seconds since the run started.
+say() { printf 'vm: %4ss %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'vm: error: %s\n' "$*" >&2; exit 2; }
 
 # run_quiet LOGFILE CMD... : run CMD with its output in LOGFILE; on failure
