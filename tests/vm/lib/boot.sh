@@ -20,12 +20,24 @@ write_qemu_script() {
 	append+=" rcupdate.rcu_cpu_stall_timeout=120 rmvm.mode=$mode rmvm.only=$only rmvm.timeout=$TEST_TIMEOUT"
 	cat >"$f" <<EOF
 #!/bin/sh
+echo \$\$ >'$dir/qemu.pid'
 exec timeout -k 10 $QEMU_TIMEOUT qemu-system-x86_64 -nodefaults -no-user-config -accel tcg \\
 	-cpu qemu64,-cx16 -smp 2 -m $QEMU_MEM -display none -serial stdio -no-reboot \\
 	-kernel '$VMLINUZ' -initrd '$dir/initramfs.cpio' \\
 	-append '$append' </dev/null
 EOF
 	chmod +x "$f"
+}
+
+# stop_qemu WORK: end a QEMU still running from WORK (the script was
+# interrupted). timeout(1) puts QEMU in its own process group, so Ctrl-C
+# does not reach it; TERM to timeout is passed on to QEMU.
+stop_qemu() {
+	local pid
+	pid=$(cat "$1/qemu.pid" 2>/dev/null) || return 0
+	if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = timeout ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+	fi
 }
 
 # print_output LINES...: a failed test's output, indented; long output is
