@@ -17,7 +17,7 @@ use relaymap::Mode;
 
 /// Bytes of buffer per geometry.
 const TOTAL: u64 = 256 << 20;
-const REPS: usize = 9;
+const REPS: usize = 7;
 
 /// Sum of the u64 words of `b` (8 lanes so it vectorises); the tail bytes
 /// are added one by one.
