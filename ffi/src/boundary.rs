@@ -354,19 +354,16 @@ mod tests {
         let got = unsafe { CStr::from_ptr(small.as_ptr()) };
         assert_eq!(got.to_str().unwrap(), "relayma");
         // SAFETY: len 0 with NULL asks for the length only.
-        assert_eq!(
-            unsafe { relaymap_last_error_copy(std::ptr::null_mut(), 0) },
-            n
-        );
+        let len_only = unsafe { relaymap_last_error_copy(std::ptr::null_mut(), 0) };
+        assert_eq!(len_only, n);
     }
 
     #[test]
     fn names() {
-        // SAFETY: static NUL-terminated strings.
         let name = |c| {
-            unsafe { CStr::from_ptr(relaymap_result_name(c)) }
-                .to_str()
-                .unwrap()
+            // SAFETY: static NUL-terminated strings.
+            let s = unsafe { CStr::from_ptr(relaymap_result_name(c)) };
+            s.to_str().unwrap()
         };
         assert_eq!(name(0), "RELAYMAP_OK");
         assert_eq!(name(10), "RELAYMAP_ERR_NOT_A_CHANNEL");

@@ -43,5 +43,29 @@ static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 /// the version of the header the program was compiled with.
 #[no_mangle]
 pub extern "C" fn relaymap_version() -> *const c_char {
-    VERSION.as_ptr().cast()
+    boundary::guard_value(VERSION.as_ptr().cast(), || VERSION.as_ptr().cast())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    /// The header's RELAYMAP_VERSION_STRING (generated from Cargo.toml and
+    /// checked against it by tests/header.rs) is the library's version.
+    #[test]
+    fn version_matches_header() {
+        // SAFETY: relaymap_version returns a static NUL-terminated string.
+        let lib = unsafe { CStr::from_ptr(super::relaymap_version()) };
+        let h = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../include/relaymap.h"
+        ))
+        .expect("read include/relaymap.h");
+        let want = format!(
+            "#define RELAYMAP_VERSION_STRING \"{}\"",
+            lib.to_str().unwrap()
+        );
+        assert!(h.lines().any(|l| l == want), "relaymap.h lacks {want}");
+        assert_eq!(lib.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
 }

@@ -25,7 +25,7 @@ pub struct relaymap_sim {
 
 /// Creates a simulated channel with `cpus` CPU buffers (1..64) of
 /// `n_subbufs` (>= 2) sub-buffers of `subbuf_size` bytes (a multiple of 8,
-/// > 80), in flight-recorder mode if `overwrite`. In directory `dir`
+/// larger than 80), in flight-recorder mode if `overwrite`. In directory `dir`
 /// (created if missing, channel files replaced), or, if `dir` is NULL, in a
 /// fresh directory under /dev/shm that `relaymap_sim_free()` removes.
 /// `*out` is the new handle (NULL on failure).

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# The C API (ffi/, include/relaymap.h, examples/c/):
+#   1. cargo test -p relaymap-ffi: the committed header equals what the
+#      pinned cbindgen generates; version macros == Cargo.toml == library
+#   2. librelaymap.so (soname, only relaymap_* exported) and librelaymap.a
+#   3. the header compiles alone as C99 and C++11 with -Wpedantic
+#   4. api_test.c, consumer.c, consumer.cpp with AddressSanitizer against the
+#      simulated producer (lossless and drop modes); consumer.c linked
+#      against librelaymap.a
+#   5. the same three once under valgrind: no errors, no leaks
+#   6. make -C ffi install into a temporary prefix; a program outside the
+#      repository built with only pkg-config, shared and fully static
+#   7. its version macros and relaymap_version() against Cargo.toml
+# Prints what it checked; exits non-zero on the first failure.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+work=$(mktemp -d /tmp/relaymap-ffi.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+n=0
+step() { echo "--- $*"; }
+ok() {
+	n=$((n + 1))
+	echo "ok: $*"
+}
+die() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+version=$(cargo pkgid -p relaymap-ffi | sed 's/.*[@#]//')
+ws_version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+if [ -z "$version" ] || [ "$version" != "$ws_version" ]; then
+	die "relaymap-ffi version '$version' != workspace version '$ws_version'"
+fi
+
+step "cargo test -p relaymap-ffi --features sim (header regeneration check, version macros, boundary)"
+if ! cargo test -p relaymap-ffi --features sim >"$work/cargo-test.log" 2>&1; then
+	grep -E 'panicked|stale|committed:|generated:|regenerate|error' "$work/cargo-test.log" | sed 's/^/  | /' | head -n 30
+	die "cargo test -p relaymap-ffi (include/relaymap.h stale? RELAYMAP_BLESS=1 cargo test -p relaymap-ffi --test header)"
+fi
+grep -E '^test .* ok$' "$work/cargo-test.log" | sed 's/^/  | /'
+ok "include/relaymap.h is what cbindgen $(sed -n 's/^cbindgen = { version = "=\([^"]*\)".*/\1/p' ffi/Cargo.toml) generates; version macros = $version"
+
+step "build librelaymap (shared + static, with the testing API: --features sim)"
+cargo build -q -p relaymap-ffi --features sim
+lib=$work/lib
+mkdir -p "$lib"
+cp target/debug/librelaymap.so target/debug/librelaymap.a "$lib/"
+soname=$(readelf -d "$lib/librelaymap.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+want_soname="librelaymap.so.$(echo "$version" | awk -F. '{ print ($1 == 0) ? "0." $2 : $1 }')"
+[ "$soname" = "$want_soname" ] || die "soname '$soname', want '$want_soname'"
+ln -s librelaymap.so "$lib/$soname"
+exported=$(nm -D --defined-only "$lib/librelaymap.so" | awk '$2 == "T" { print $3 }')
+foreign=$(echo "$exported" | grep -v '^relaymap_' || true)
+[ -z "$foreign" ] || die "librelaymap.so exports non-relaymap functions: $foreign"
+nexp=$(echo "$exported" | grep -c '^relaymap_')
+nm "$lib/librelaymap.a" 2>/dev/null >"$work/static.syms" || true
+for f in relaymap_channel_open relaymap_channel_next relaymap_channel_acquire relaymap_sim_create; do
+	echo "$exported" | grep -qx "$f" || die "librelaymap.so does not export $f"
+	grep -q " T $f\$" "$work/static.syms" || die "librelaymap.a has no $f"
+done
+ok "librelaymap.so (soname $soname, $nexp functions, all relaymap_*) and librelaymap.a"
+
+step "the header alone: C99 and C++11, -Wall -Wextra -Wpedantic -Werror"
+for std in c99 c11; do
+	printf '#include "relaymap.h"\n' | gcc -std=$std -DRELAYMAP_TESTING -Wall -Wextra -Wpedantic -Werror \
+		-I include -fsyntax-only -x c - || die "relaymap.h does not compile as $std"
+done
+printf '#include "relaymap.h"\n' | g++ -std=c++11 -DRELAYMAP_TESTING -Wall -Wextra -Wpedantic -Werror \
+	-I include -fsyntax-only -x c++ - || die "relaymap.h does not compile as C++11"
+ok "relaymap.h compiles alone as C99, C11 and C++11"
+
+cflags=(-g -Wall -Wextra -Werror -DRELAYMAP_TESTING -I"$repo/include" -I"$repo/examples/c")
+# shellcheck disable=SC2054 # commas inside one option
+link=(-L"$lib" -lrelaymap -Wl,-rpath,"$lib" -pthread)
+# shellcheck disable=SC2054
+asan=(-fsanitize=address,undefined -fno-omit-frame-pointer)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+step "build api_test.c, consumer.c, consumer.cpp with -fsanitize=address,undefined"
+gcc -std=c11 "${cflags[@]}" "${asan[@]}" ffi/tests/c/api_test.c "${link[@]}" -o "$work/api_test-asan"
+gcc -std=c11 "${cflags[@]}" "${asan[@]}" examples/c/consumer.c "${link[@]}" -o "$work/consumer-asan"
+g++ -std=c++17 "${cflags[@]}" "${asan[@]}" examples/c/consumer.cpp "${link[@]}" -o "$work/consumer_cpp-asan"
+ok "built with ASan"
+
+# run NAME CMD...: run, show the last lines, fail on a non-zero status.
+run() {
+	local name=$1 out=$work/out.$n
+	shift
+	if ! "$@" >"$out" 2>&1; then
+		sed 's/^/  | /' "$out" | tail -n 40
+		die "$name"
+	fi
+	grep -E '^(total|loss|producers|api_test|ok:)' "$out" | sed 's/^/  | /' || true
+	ok "$name"
+}
+
+step "ASan: API contract, then the consumers against the simulated producer"
+run "api_test (ASan): NULLs, errors, view/batch state, corrupt framing" "$work/api_test-asan"
+run "consumer.c (ASan), 2 CPUs x 100000 records, lossless" \
+	"$work/consumer-asan" --sim --cpus 2 --count 100000
+run "consumer.c (ASan), 4 CPUs x 20000 records, drop mode, 2 x 4 KiB buffers" \
+	"$work/consumer-asan" --sim --cpus 4 --count 20000 --drop --subbuf-size 4096 --n-subbufs 2
+run "consumer.cpp (ASan), 2 CPUs x 100000 records, lossless" \
+	"$work/consumer_cpp-asan" --sim --cpus 2 --count 100000
+run "consumer.cpp (ASan), 4 CPUs x 20000 records, drop mode, 2 x 4 KiB buffers" \
+	"$work/consumer_cpp-asan" --sim --cpus 4 --count 20000 --drop --subbuf-size 4096 --n-subbufs 2
+
+step "consumer.c linked against librelaymap.a (libc dynamic)"
+gcc -std=c11 "${cflags[@]}" examples/c/consumer.c "$lib/librelaymap.a" -pthread -ldl -lm -o "$work/consumer-static"
+readelf -d "$work/consumer-static" | grep -q 'librelaymap' && die "consumer-static needs librelaymap.so"
+run "consumer.c (librelaymap.a), 2 CPUs x 50000 records" "$work/consumer-static" --sim --count 50000
+
+step "valgrind (no errors, no definite/indirect leaks)"
+gcc -std=c11 -O1 "${cflags[@]}" ffi/tests/c/api_test.c "${link[@]}" -o "$work/api_test"
+gcc -std=c11 -O1 "${cflags[@]}" examples/c/consumer.c "${link[@]}" -o "$work/consumer"
+g++ -std=c++17 -O1 "${cflags[@]}" examples/c/consumer.cpp "${link[@]}" -o "$work/consumer_cpp"
+# shellcheck disable=SC2054
+vg=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect)
+for t in "api_test" "consumer --sim --count 5000" "consumer_cpp --sim --count 5000" \
+	"consumer --sim --count 3000 --drop --subbuf-size 4096 --n-subbufs 2"; do
+	# shellcheck disable=SC2086 # $t is a command line
+	set -- $t
+	log=$work/vg.$1.$n
+	if ! "${vg[@]}" --log-file="$log" "$work/$1" "${@:2}" >"$work/vgout" 2>&1; then
+		sed 's/^/  | /' "$log" | tail -n 60
+		die "valgrind: $t"
+	fi
+	summary=$(grep -E 'ERROR SUMMARY|definitely lost|indirectly lost|All heap blocks' "$log" |
+		sed 's/^==[0-9]*== *//' | tr '\n' ';')
+	ok "valgrind $t: $summary"
+done
+
+step "make -C ffi install into a temporary prefix"
+prefix=$work/prefix
+make -s -C ffi install PREFIX="$prefix" >"$work/install.log" 2>&1 || {
+	tail -n 40 "$work/install.log"
+	die "make -C ffi install"
+}
+for f in include/relaymap.h include/relaymap_abi.h lib/librelaymap.a "lib/librelaymap.so.$version" \
+	"lib/$soname" lib/librelaymap.so lib/pkgconfig/relaymap.pc; do
+	[ -e "$prefix/$f" ] || die "install: $f missing"
+done
+[ "$(readlink "$prefix/lib/$soname")" = "librelaymap.so.$version" ] || die "install: $soname link"
+[ "$(readlink "$prefix/lib/librelaymap.so")" = "$soname" ] || die "install: librelaymap.so link"
+ok "installed: relaymap.h relaymap_abi.h librelaymap.so.$version $soname librelaymap.so librelaymap.a relaymap.pc"
+
+step "a program outside the repository, built with only pkg-config"
+app=$(mktemp -d /tmp/relaymap-app.XXXXXX)
+trap 'rm -rf "$work" "$app"' EXIT
+cat >"$app/app.c" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+#include <relaymap.h>
+
+int main(void)
+{
+	relaymap_channel *ch = NULL;
+	relaymap_result rc = relaymap_channel_open("/nonexistent/relaymap", 0, &ch);
+	int ok = rc == RELAYMAP_ERR_NOT_A_CHANNEL && ch == NULL &&
+		 strstr(relaymap_last_error(), "not a relaymap channel") != NULL;
+
+	ok &= relaymap_channel_open(NULL, 0, &ch) == RELAYMAP_ERR_NULL_ARGUMENT;
+	printf("header %d.%d.%d %s library %s\n", RELAYMAP_VERSION_MAJOR,
+	       RELAYMAP_VERSION_MINOR, RELAYMAP_VERSION_PATCH,
+	       RELAYMAP_VERSION_STRING, relaymap_version());
+	return ok ? 0 : 1;
+}
+EOF
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+[ "$(pkg-config --modversion relaymap)" = "$version" ] || die "pkg-config --modversion relaymap"
+echo "  | pkg-config --cflags --libs relaymap: $(pkg-config --cflags --libs relaymap)"
+echo "  | pkg-config --static --libs relaymap: $(pkg-config --static --libs relaymap)"
+(
+	cd "$app"
+	# shellcheck disable=SC2046 # pkg-config's words
+	cc -Wall -Werror app.c $(pkg-config --cflags --libs relaymap) -o app-shared
+	# shellcheck disable=SC2046
+	cc -static -Wall -Werror app.c $(pkg-config --static --cflags --libs relaymap) -o app-static 2>link.log
+) || die "building the pkg-config program"
+readelf -d "$app/app-shared" | grep -q "NEEDED.*\[$soname\]" || die "app-shared does not need $soname"
+out_shared=$(LD_LIBRARY_PATH=$prefix/lib "$app/app-shared") || die "app-shared failed: $out_shared"
+ok "shared: cc app.c \$(pkg-config --cflags --libs relaymap): needs $soname, runs: $out_shared"
+readelf -l "$app/app-static" | grep -q INTERP && die "app-static is not static"
+out_static=$(env -u LD_LIBRARY_PATH "$app/app-static") || die "app-static failed: $out_static"
+ok "static: cc -static app.c \$(pkg-config --static --cflags --libs relaymap): no interpreter, runs: $out_static"
+
+step "version macros and relaymap_version() against Cargo.toml ($version)"
+want="header $version $version library $version"
+for out in "$out_shared" "$out_static"; do
+	[ "$out" = "$want" ] || die "version: got '$out', want '$want'"
+done
+grep -q "^#define RELAYMAP_VERSION_STRING \"$version\"\$" include/relaymap.h || die "RELAYMAP_VERSION_STRING"
+ok "RELAYMAP_VERSION_MAJOR.MINOR.PATCH = RELAYMAP_VERSION_STRING = relaymap_version() = $version (Cargo.toml)"
+
+echo "60-ffi: $n checks passed"
