@@ -34,6 +34,8 @@
 		       sizeof(struct relaymap_loadgen_payload))
 /* Longest single sleep, so that stop is never delayed by much. */
 #define LG_MAX_SLEEP_US 10000
+/* With a rate: how far behind schedule a writer may catch up. */
+#define LG_MAX_LAG_NS (2 * NSEC_PER_MSEC)
 
 static char channel[RELAYMAP_NAME_MAX] = "demo";
 module_param_string(channel, channel, sizeof(channel), 0644);
@@ -253,7 +255,7 @@ static int lg_thread(void *arg)
 	const struct lg_run *run = &lg.run;
 	size_t data_len = run->record_size - sizeof(struct relaymap_record);
 	void *data = (struct relaymap_record *)lc->rec + 1;
-	u64 t0 = ktime_get_ns();
+	u64 t0 = ktime_get_ns(), n0 = 0;
 	bool filled = false;
 	u64 seq = 0;
 
@@ -272,12 +274,21 @@ static int lg_thread(void *arg)
 		if (run->deadline_ns && now >= run->deadline_ns)
 			break;
 		if (run->rate) {
-			u64 due = t0 + mul_u64_u32_div(seq, NSEC_PER_SEC,
+			u64 due = t0 + mul_u64_u32_div(seq - n0, NSEC_PER_SEC,
 						       run->rate);
 
 			if (due > now) {
 				lg_sleep_ns(due - now);
 				continue;
+			}
+			/*
+			 * Late (preempted, or waiting for room): go on from
+			 * now instead of catching up with a burst, so the
+			 * rate holds over any interval of a few ms or more.
+			 */
+			if (now - due > LG_MAX_LAG_NS) {
+				t0 = now;
+				n0 = seq;
 			}
 		}
 		/* The copying methods write lc->rec, filled once per seq. */
