@@ -147,6 +147,31 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/*
+	 * Not a check (the ABI asks consumers for PROT_READ): can root, who
+	 * bypasses the 0400 mode, map a CPU file writable and scribble on
+	 * the kernel's buffer? Reported as a figure.
+	 */
+	{
+		char path[256];
+		int fd;
+
+		rm_cpu_path(path, sizeof(path), name, ch.cpus[0]);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			rm_note("note: open(%s, O_RDWR) as uid %u: %s", path, getuid(),
+				strerror(errno));
+		} else {
+			void *w = mmap(NULL, alloc, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+			rm_note("note: open(%s, O_RDWR) as uid %u works; writable MAP_SHARED mapping of the kernel buffer: %s",
+				path, getuid(), w == MAP_FAILED ? strerror(errno) : "allowed");
+			if (w != MAP_FAILED)
+				munmap(w, alloc);
+			close(fd);
+		}
+	}
+
 	if (lg_present()) {
 		rm_set_phase("data through the mapping");
 		for (unsigned int i = 0; i < ch.ncpus; i++)

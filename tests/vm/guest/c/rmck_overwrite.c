@@ -14,9 +14,9 @@
  *
  * Phase 2 (live): the load generator writes at full speed while one reader
  * per CPU buffer (pinned to another CPU) copies sub-buffers, validates
- * each copy by re-reading commit/seq, and sometimes sleeps so it gets
- * lapped. No accepted copy may be torn (bad header, record, checksum or
- * seq order). Kernel laps L and consumer skips K: K <= L <= K + accepted
+ * each copy by re-reading commit/seq, sometimes sleeps so it gets
+ * lapped, and sometimes FLUSHes its CPU (partial sub-buffers). No
+ * accepted copy may be torn (bad header, record, checksum or seq order). Kernel laps L and consumer skips K: K <= L <= K + accepted
  * (a sub-buffer accepted but handed back after being overwritten is a lap
  * for the kernel only).
  *
@@ -54,6 +54,8 @@ struct ow {
 	uint64_t race_rejected_bad; /* rejected copies that were indeed inconsistent */
 	uint64_t race_torn_accepted;
 	uint64_t race_records;
+	uint64_t live_flushes;	/* FLUSHes issued by the live reader */
+	uint64_t flushed_seen;	/* accepted copies with RELAYMAP_SB_FLUSHED */
 };
 
 static struct rm_chan ch;
@@ -104,6 +106,8 @@ static void check_copy(struct ow *o, uint64_t s)
 	if (h.flags & RELAYMAP_SB_DROPS)
 		rm_bad("cpu %u sub-buffer %llu: DROPS flag in overwrite mode", o->cpu,
 		       (unsigned long long)s);
+	if (h.flags & RELAYMAP_SB_FLUSHED)
+		o->flushed_seen++;
 	rm_stream_payload(&o->st, s, o->copy + h.header_size, h.payload_size, &r);
 	if (rm_stream_errors(&o->st) != errs) {
 		o->torn_accepted++;
@@ -194,6 +198,11 @@ static void *live_reader(void *arg)
 			rm_sleep_ms(30);
 		else
 			rm_sleep_us(200);
+		/* And now and then FLUSH: partial sub-buffers in the stream. */
+		if (it % 16 == 0) {
+			rm_flush_x(ch.ctl, (int)o->cpu);
+			o->live_flushes++;
+		}
 	}
 	return NULL;
 }
@@ -441,6 +450,9 @@ int main(int argc, char **argv)
 		K = o->skipped_window + o->lapped_seq + o->rejected;
 		L = cur.subbufs_lapped;
 		lost = o->st.gap_records + o->st.first_seq;
+		rm_note("cpu %u: live FLUSHes=%llu, FLUSHED sub-buffers accepted=%llu",
+			o->cpu, (unsigned long long)o->live_flushes,
+			(unsigned long long)o->flushed_seen);
 		rm_note("cpu %u: produced=%llu consumed=%llu kernel_lapped=%llu | consumer accepted=%llu (live %llu) skipped_window=%llu lapped_by_seq=%llu rejected_torn=%llu stale=%llu torn_accepted=%llu discontig=%llu | static records=%llu | live records=%llu lost_in_laps=%llu last_seq=%llu loadgen attempts=%llu written=%llu dropped=%llu",
 			o->cpu, (unsigned long long)cur.produced,
 			(unsigned long long)cur.consumed, (unsigned long long)L,

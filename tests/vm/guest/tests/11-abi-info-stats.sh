@@ -22,6 +22,19 @@ rmck_info -n odd --subbuf-size 12296 --n-subbufs 3 --overwrite 1 --stats 5000 ||
 	fail "rmck_info on odd (12296 x 3, overwrite)"
 rm_unload
 
+# The longest name (63 characters) is reported whole and NUL-terminated;
+# 64 characters do not fit RELAYMAP_NAME_MAX and the module refuses to load.
+long=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_
+assert_eq "${#long}" 63 "length of the test name"
+rm_load name="$long" subbuf_size=8192 n_subbufs=4
+rmck_info -n "$long" --subbuf-size 8192 --n-subbufs 4 || fail "rmck_info with a 63-character name"
+rm_unload
+if insmod "$RM_KO" name="${long}X" 2>/dev/null; then
+	rm_unload
+	fail "relaymap loaded with a 64-character channel name"
+fi
+echo "ok: 63-character name reported, 64-character name refused"
+
 # The defaults of the module parameters.
 rm_load
 rmck_info -n demo --subbuf-size 262144 --n-subbufs 8 || fail "rmck_info on the default channel"
