@@ -155,7 +155,10 @@ fn machine() -> String {
 fn main() {
     // `cargo bench` passes --bench; ignore arguments.
     println!("machine: {}", machine());
-    println!("buffer: {} MiB per geometry, best of {REPS}, single consumer thread", TOTAL >> 20);
+    println!(
+        "buffer: {} MiB per geometry, best of {REPS}, single consumer thread",
+        TOTAL >> 20
+    );
     let m1 = measure(1 << 20);
     let k64 = measure(64 << 10);
     println!(
