@@ -796,3 +796,10 @@ pub unsafe extern "C" fn relaymap_channel_reset(ch: *mut relaymap_channel) -> re
         Ok(st.ch.reset()?)
     })
 }
+
+// The handle may be used from any thread (one at a time; the Mutex turns
+// concurrent use into RELAYMAP_ERR_BUSY), so its state must be Send.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<State>();
+};

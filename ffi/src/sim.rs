@@ -190,3 +190,9 @@ pub unsafe extern "C" fn relaymap_sim_stats(
         Ok(())
     })
 }
+
+// Producer threads share one handle: it must be Send + Sync.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<relaymap_sim>();
+};

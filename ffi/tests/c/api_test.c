@@ -9,9 +9,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "relaymap.h"
 
@@ -150,6 +152,31 @@ static void test_corrupt_framing(void)
 }
 
 #ifdef RELAYMAP_TESTING
+static void *wait_long(void *ch)
+{
+	bool ready;
+
+	/* Holds the handle for up to 2 s (nothing is written). */
+	return (void *)(intptr_t)relaymap_channel_wait(ch, 2000, &ready);
+}
+
+/* A handle is for one thread at a time: a second thread gets BUSY. */
+static void test_busy(relaymap_channel *ch)
+{
+	relaymap_channel_info info;
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	pthread_t t;
+	void *rc;
+
+	EXPECT(pthread_create(&t, NULL, wait_long, ch) == 0);
+	nanosleep(&ts, NULL);
+	EXPECT_RC(relaymap_channel_get_info(ch, &info), RELAYMAP_ERR_BUSY);
+	EXPECT(strstr(relaymap_last_error(), "another thread") != NULL);
+	pthread_join(t, &rc);
+	EXPECT((relaymap_result)(intptr_t)rc == RELAYMAP_OK);
+	EXPECT_RC(relaymap_channel_get_info(ch, &info), RELAYMAP_OK);
+}
+
 static void test_channel(void)
 {
 	relaymap_sim *sim = NULL;
@@ -284,6 +311,8 @@ static void test_channel(void)
 	EXPECT_RC(relaymap_channel_get_stats(ch, RELAYMAP_ALL_CPUS, &s), RELAYMAP_OK);
 	EXPECT(s.loss.records_dropped == l.records_dropped);
 	EXPECT(s.records_written == 1 + 3 + (400 - l.records_dropped));
+
+	test_busy(ch);
 
 	/* Reset restarts the counters. */
 	EXPECT_RC(relaymap_channel_reset(ch), RELAYMAP_OK);
