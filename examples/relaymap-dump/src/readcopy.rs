@@ -117,13 +117,17 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
     for (_, _, out) in &cpus {
         let _ = out.sync_all();
     }
+    let (user, sys) = crate::report::cpu_user_sys_s();
+    let cpu = user + sys;
     println!(
-        "read-copy: {} in {:.2} s ({}/s, {:.1} MB/s), {} read() calls",
+        "read-copy: {} in {:.2} s ({}/s), {} read() calls, {:.2} CPU-s ({:.2} user, {}/CPU-s)",
         human(bytes),
         secs,
         human((bytes as f64 / secs) as u64),
-        bytes as f64 / secs / 1e6,
-        reads
+        reads,
+        cpu,
+        user,
+        human((bytes as f64 / cpu.max(1e-6)) as u64)
     );
     Ok(())
 }

@@ -95,8 +95,27 @@ pub struct Report {
     pub bytes_per_s: f64,
     /// records / elapsed.
     pub records_per_s: f64,
+    /// CPU time this process used (user + system), seconds.
+    pub cpu_time_s: f64,
+    /// Of which in userspace.
+    pub cpu_user_s: f64,
+    /// bytes per CPU-second of this process: the consumer's cost,
+    /// independent of how fast the producer is.
+    pub bytes_per_cpu_s: f64,
     /// Per CPU.
     pub cpus: Vec<CpuStats>,
+}
+
+/// (user, system) CPU time of this process so far, in seconds.
+pub fn cpu_user_sys_s() -> (f64, f64) {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the call.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return (0.0, 0.0);
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
 impl Report {
@@ -123,6 +142,9 @@ impl Report {
             corrupt_records: 0,
             bytes_per_s: 0.0,
             records_per_s: 0.0,
+            cpu_time_s: 0.0,
+            cpu_user_s: 0.0,
+            bytes_per_cpu_s: 0.0,
             cpus: Vec::new(),
         }
     }
@@ -146,6 +168,10 @@ impl Report {
         let s = self.elapsed_s.max(1e-9);
         self.bytes_per_s = self.bytes as f64 / s;
         self.records_per_s = self.records as f64 / s;
+        let (user, sys) = cpu_user_sys_s();
+        self.cpu_time_s = user + sys;
+        self.cpu_user_s = user;
+        self.bytes_per_cpu_s = self.bytes as f64 / self.cpu_time_s.max(1e-6);
     }
 
     /// The final summary (stderr).
@@ -172,6 +198,12 @@ impl Report {
                 self.records, self.records_per_s
             );
         }
+        s += &format!(
+            ", {:.2} CPU-s ({:.2} user, {}/CPU-s)",
+            self.cpu_time_s,
+            self.cpu_user_s,
+            human(self.bytes_per_cpu_s as u64)
+        );
         s += &format!(
             ", {} dropped by the kernel, {} lapped, {} corrupt sub-buffers, {} with corrupt records",
             self.records_dropped, self.subbufs_lapped, self.subbufs_corrupt, self.corrupt_records

@@ -55,7 +55,8 @@ sed 's/^/  /' /tmp/dump.err
 written=$(awk '$1 == "total" { print $5 }' /tmp/status)
 dropped=$(grep -m1 '"records_dropped"' /tmp/demo.json | tr -dc 0-9)
 dump_cs=$((t1 - t0))
-say "relaymap-dump: $(rate "$written" "$dump_cs"), $dropped dropped"
+dump_cpu=$(awk -F': ' '/"cpu_time_s"/ { sub(",", "", $2); printf "%.2f", $2 }' /tmp/demo.json)
+say "relaymap-dump: $(rate "$written" "$dump_cs"), $dropped dropped; consumer CPU time $dump_cpu s"
 say "verifying every record (checksum, fill, seq continuity, counts vs the load generator)"
 relaymap-dump verify /tmp/demo --loadgen-status /tmp/status >/tmp/verify.out
 vrc=$?
@@ -78,13 +79,18 @@ kill -INT "$pid"
 wait "$pid"
 sed 's/^/  /' /tmp/rc.out
 rc_cs=$((t1 - t0))
-say "read() copy (read() into a buffer, then write(); not SMP-safe, for comparison only): $(rate "$rc_written" "$rc_cs")"
+rc_cpu=$(awk '{ for (i = 1; i < NF; i++) if ($(i + 1) ~ /^CPU-s/) { printf "%.2f", $i; exit } }' /tmp/rc.out)
+say "read() copy (read() into a buffer, then write(); not SMP-safe, for comparison only): $(rate "$rc_written" "$rc_cs"); consumer CPU time $rc_cpu s"
 rm -rf /tmp/rc
 rm_unload
 
 d=$(mbps "$written" "$dump_cs")
 r=$(mbps "$rc_written" "$rc_cs")
-say "throughput: relaymap-dump $d MB/s vs read() copy $r MB/s ($(awk -v d="$d" -v r="$r" 'BEGIN { if (r > 0) printf "%.2fx", d / r; else print "n/a" }'))"
+say "end-to-end: relaymap-dump $d MB/s, read() copy $r MB/s (both bound by the load generator under TCG: it runs on every CPU)"
+say "consumer cost per MB: $(awk -v n="$written" -v m="$rc_written" -v a="$dump_cpu" -v b="$rc_cpu" -v rec="$REC" 'BEGIN {
+	da = (a > 0) ? n * rec / a / 1e6 : 0; db = (b > 0) ? m * rec / b / 1e6 : 0
+	printf "relaymap-dump %.0f MB per CPU-second, read() copy %.0f MB per CPU-second", da, db
+	if (db > 0) printf " (%.1fx)", da / db }')"
 [ "$vrc" = 0 ] || fail "verification failed (exit $vrc)"
 line=$(tail -n 1 /tmp/verify.out)
 case "$line" in
