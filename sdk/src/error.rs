@@ -167,7 +167,7 @@ pub enum Error {
         reason: String,
     },
     /// Mapping a per-CPU file failed.
-    #[error("mmap of cpu{cpu} failed")]
+    #[error("mmap of cpu{cpu} failed (whole file, alloc_size bytes, read-only shared; relay answers EINVAL to any other length)")]
     Mmap {
         /// The CPU.
         cpu: u32,
