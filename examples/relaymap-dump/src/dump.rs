@@ -447,7 +447,10 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
     })();
     let mut d = match setup {
         Ok(d) => d,
-        Err(e) => return (report, Some(e)),
+        Err(e) => {
+            report.stopped_by = StopReason::Error;
+            return (report, Some(e));
+        }
     };
     let res = main_loop(&mut d, args, &stop, start, &mut report);
     // Whatever happened, make what was written durable.
@@ -459,7 +462,7 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
         (Ok(()), Err(e)) => Some(e),
         (Ok(()), Ok(())) => None,
     };
-    if err.is_some() {
+    if err.is_some() || report.stopped_by == StopReason::Running {
         report.stopped_by = StopReason::Error;
     }
     (report, err)

@@ -149,9 +149,9 @@ fn dump_main(args: DumpArgs) -> i32 {
     }
     let (report, err) = dump::run(&args, stop);
     let mut rc = code::OK;
-    if report.channel.is_empty() && err.is_some() {
-        // Failed before anything ran: the error alone says it.
-    } else {
+    // A failure while opening the channel or the output: the error alone
+    // says it; otherwise the summary of what was done comes first.
+    if !report.cpus.is_empty() {
         eprintln!("{}", report.summary());
     }
     if let Some(path) = &args.stats_json {

@@ -586,3 +586,50 @@ fn verify_catches_corruption_and_loss() {
     assert_eq!(v.status.code(), Some(7));
     assert!(text(&v.stdout).contains("1 corrupt"), "{}", text(&v.stdout));
 }
+
+#[test]
+fn progress_line_only_on_a_terminal() {
+    let f = Fixture::new(geo(16 << 10, 8, 2));
+    write_lossless(&f.sim, 0, 0..1_000);
+    write_lossless(&f.sim, 1, 0..1_000);
+    let out = f.out();
+    // Off a terminal: nothing but the summary.
+    let o = run(&[
+        f.chan().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--duration",
+        "0.6",
+    ]);
+    assert_ok(&o, "dump");
+    let err = text(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].starts_with("relaymap-dump: "), "{err}");
+    assert!(
+        lines[1].starts_with("  cpu0: ") && lines[2].starts_with("  cpu1: "),
+        "{err}"
+    );
+    // On a terminal (script(1) gives it a pty): a live line with per-CPU
+    // rates, sub-buffers and drops.
+    let cmd = format!(
+        "{BIN} {} -o {} --duration 1.2",
+        f.chan().display(),
+        f.path("out-tty").display()
+    );
+    let o = match Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            println!("skipping: script(1) not installed, no pty to test the progress line");
+            return;
+        }
+    };
+    let tty = text(&o.stdout);
+    assert!(o.status.success(), "{tty}");
+    assert!(tty.contains("total | cpu0 "), "{tty}");
+    assert!(tty.contains(" sb ") && tty.contains(" drops"), "{tty}");
+}

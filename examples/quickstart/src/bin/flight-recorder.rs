@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             out.write_all(sb.payload())?;
         }
         eprintln!(
-            "cpu{cpu}: {} sub-buffers ({bytes} bytes), {} lapped while reading",
+            "cpu{cpu}: {} sub-buffers ({bytes} bytes), {} older ones overwritten",
             batch.len(),
             batch.lapped()
         );
