@@ -10,7 +10,8 @@
 #   5. the same three once under valgrind: no errors, no leaks
 #   6. make -C ffi install into a temporary prefix; a program outside the
 #      repository built with only pkg-config, shared and fully static
-#   7. its version macros and relaymap_version() against Cargo.toml
+#   7. examples/c/Makefile (pkg-config) against the installed library
+#   8. the version macros and relaymap_version() against Cargo.toml
 # Prints what it checked; exits non-zero on the first failure.
 set -euo pipefail
 
@@ -187,6 +188,20 @@ ok "shared: cc app.c \$(pkg-config --cflags --libs relaymap): needs $soname, run
 readelf -l "$app/app-static" | grep -q INTERP && die "app-static is not static"
 out_static=$(env -u LD_LIBRARY_PATH "$app/app-static") || die "app-static failed: $out_static"
 ok "static: cc -static app.c \$(pkg-config --static --cflags --libs relaymap): no interpreter, runs: $out_static"
+
+step "examples/c/Makefile against the installed library (copy outside the repository)"
+cp -r examples/c "$app/examples"
+make -s -C "$app/examples" >"$app/make.log" 2>&1 || { tail -n 20 "$app/make.log"; die "make -C examples/c"; }
+make -s -C "$app/examples" STATIC=1 -B >"$app/make-static.log" 2>&1 || {
+	tail -n 20 "$app/make-static.log"
+	die "make -C examples/c STATIC=1"
+}
+rc=0
+LD_LIBRARY_PATH=$prefix/lib "$app/examples/consumer" --dir /nonexistent >"$app/run.log" 2>&1 || rc=$?
+if [ "$rc" != 1 ] || ! grep -q 'RELAYMAP_ERR_NOT_A_CHANNEL' "$app/run.log"; then
+	die "consumer --dir /nonexistent: rc $rc, $(cat "$app/run.log")"
+fi
+ok "make -C examples/c (shared and STATIC=1) with pkg-config; consumer reports: $(head -n 1 "$app/run.log")"
 
 step "version macros and relaymap_version() against Cargo.toml ($version)"
 want="header $version $version library $version"

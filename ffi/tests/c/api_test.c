@@ -329,6 +329,55 @@ static void test_channel(void)
 }
 #endif
 
+#ifdef RELAYMAP_TESTING
+/* Flight-recorder mode: the writer laps the reader; views are validated
+ * copies of the newest sub-buffers, laps are counted exactly. */
+static void test_overwrite(void)
+{
+	relaymap_sim *sim = NULL;
+	relaymap_channel *ch = NULL;
+	relaymap_channel_info info;
+	relaymap_batch b;
+	relaymap_view v;
+	relaymap_loss l;
+	relaymap_record_iter it;
+	relaymap_record_view r;
+	relaymap_loadgen_record lg;
+	uint64_t seq, last = 0, records = 0;
+	bool w, got, valid;
+	size_t i;
+
+	EXPECT_RC(relaymap_sim_create(NULL, 4096, 4, 1, true, &sim), RELAYMAP_OK);
+	EXPECT_RC(relaymap_channel_open(relaymap_sim_dir(sim), 0, &ch), RELAYMAP_OK);
+	EXPECT_RC(relaymap_channel_get_info(ch, &info), RELAYMAP_OK);
+	EXPECT(info.overwrite);
+	for (seq = 0; seq < 1000; seq++) { /* 64 KB into 16 KB */
+		EXPECT_RC(relaymap_sim_write_loadgen(sim, 0, seq, 64, &w), RELAYMAP_OK);
+		EXPECT(w);
+	}
+	EXPECT_RC(relaymap_sim_flush(sim, RELAYMAP_ALL_CPUS), RELAYMAP_OK);
+	EXPECT_RC(relaymap_channel_acquire(ch, 0, &b), RELAYMAP_OK);
+	EXPECT(b.len > 0 && b.len <= 3 && b.lapped > 0);
+	EXPECT(b.seq_begin == 0 && b.len + b.lapped + b.corrupt == b.seq_end);
+	for (i = 0; i < b.len; i++) {
+		EXPECT_RC(relaymap_batch_view(ch, i, &v), RELAYMAP_OK);
+		EXPECT_RC(relaymap_record_iter_init(&it, &v), RELAYMAP_OK);
+		while (relaymap_record_iter_next(&it, &r, &got) == RELAYMAP_OK && got) {
+			EXPECT_RC(relaymap_loadgen_parse(&r, &lg, &valid), RELAYMAP_OK);
+			EXPECT(valid && (records == 0 || lg.seq == last + 1));
+			last = lg.seq;
+			records++;
+		}
+	}
+	EXPECT(last == 999 && records > 0);
+	EXPECT_RC(relaymap_batch_release(ch), RELAYMAP_OK);
+	EXPECT_RC(relaymap_channel_loss(ch, 0, &l), RELAYMAP_OK);
+	EXPECT(l.subbufs_lapped == b.lapped && l.records_dropped == 0);
+	relaymap_channel_close(ch);
+	relaymap_sim_free(sim);
+}
+#endif
+
 int main(void)
 {
 	test_version();
@@ -336,6 +385,7 @@ int main(void)
 	test_corrupt_framing();
 #ifdef RELAYMAP_TESTING
 	test_channel();
+	test_overwrite();
 #else
 	printf("channel tests skipped (RELAYMAP_TESTING not defined)\n");
 #endif
