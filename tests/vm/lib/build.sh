@@ -176,6 +176,16 @@ pack_initramfs() {
 	if [ "${#KO_FILES[@]}" -gt 0 ]; then cp "${KO_FILES[@]}" "$st/relaymap/kmod/" || return 1; fi
 	if [ -n "$(ls -A "$GUEST_BIN")" ]; then
 		cp -a "$GUEST_BIN"/. "$st/relaymap/bin/" || return 1
+		# DWARF is most of a Rust release binary and makes the initramfs slow
+		# to load under TCG; symbols stay, so backtraces keep function names.
+		# RELAYMAP_VM_STRIP=0 keeps everything.
+		if [ "${RELAYMAP_VM_STRIP:-1}" = 1 ]; then
+			local b
+			for b in "$st"/relaymap/bin/*; do
+				[ -f "$b" ] && [ "$(head -c 4 "$b" | od -An -c | tr -d ' ')" = '177ELF' ] &&
+					strip --strip-debug "$b" 2>/dev/null
+			done
+		fi
 		copy_shared_libs "$st" "$GUEST_BIN"/* || return 1
 	fi
 	echo "relaymap-vm-$k" >"$st/etc/hostname"

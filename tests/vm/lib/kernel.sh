@@ -24,6 +24,19 @@ prepare_kernel() {
 	7) prepare_sid_kernel ;;
 	*) die "unknown kernel '$1' (expected 6.1, 6.12, 7 or all)" ;;
 	esac
+	prune_kernels "$KVER"
+}
+
+# prune_kernels ABI: mark ABI as used now; delete cached kernels (retired
+# ABIs) that no run has used for 30 days.
+prune_kernels() {
+	touch "$CACHE/kernels/$1/ready"
+	local d
+	while IFS= read -r d; do
+		d=$(dirname "$d")
+		say "removing $d (unused for 30 days)"
+		rm -rf "$d" "$d.lock"
+	done < <(find "$CACHE/kernels" -mindepth 2 -maxdepth 2 -name ready -mtime +30 2>/dev/null)
 }
 
 # --- 6.1 (bookworm) and 6.12 (bookworm-backports): built on the host ------------
@@ -127,6 +140,16 @@ sid_fetch_kernel() {
 	say "$abi: installing headers in the sid folder, downloading image"
 	run_quiet "$CACHE/sid/install.log" sid_run apt-get -q -y --no-install-recommends install make dwarves "linux-headers-$abi" ||
 		die "sid: installing linux-headers-$abi failed"
+	# Headers of earlier ABIs are not needed any more (~100 MB each).
+	local old
+	# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
+	old=$(sid_run dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'linux-headers-*' 2>/dev/null |
+		sed -n 's/^ii *//p' | grep -v -e "^linux-headers-$abi\$" -e "^linux-headers-${abi%-cloud-amd64}-common\$" || true)
+	if [ -n "$old" ]; then
+		# shellcheck disable=SC2086 # one package per word
+		run_quiet "$CACHE/sid/purge.log" sid_run apt-get -q -y purge $old || say "sid: could not purge $old"
+		sid_run apt-get -q -y autoremove >/dev/null 2>&1 || true
+	fi
 	local p img=""
 	for p in "linux-binary-$abi" "linux-image-$abi" "linux-image-$abi-unsigned"; do
 		if sid_run apt-cache show "$p" >/dev/null 2>&1; then img=$p && break; fi
