@@ -128,6 +128,7 @@ for t in "api_test" "consumer --sim --count 5000" "consumer_cpp --sim --count 50
 	log=$work/vg.$1.$n
 	if ! "${vg[@]}" --log-file="$log" "$work/$1" "${@:2}" >"$work/vgout" 2>&1; then
 		sed 's/^/  | /' "$log" | tail -n 60
+		sed 's/^/  | /' "$work/vgout" | tail -n 20
 		die "valgrind: $t"
 	fi
 	summary=$(grep -E 'ERROR SUMMARY|definitely lost|indirectly lost|All heap blocks' "$log" |
