@@ -113,6 +113,7 @@ boot_and_parse() {
 		"$work/qemu.sh" 2>&1 || rc=$?
 		printf '@@RMVM:QEMU-RC %s\n' "$rc"
 	)
+	rm -f "$work/qemu.pid" # so cleanup never signals a reused pid
 	local why="VM ended early (qemu rc $qrc)"
 	case $qrc in 124 | 137) why="VM timed out after ${QEMU_TIMEOUT}s (RELAYMAP_VM_TIMEOUT)" ;; esac
 	if grep -q 'Kernel panic' "$LOG"; then why="kernel panic (qemu rc $qrc)"; fi
