@@ -1,8 +1,10 @@
 #!/bin/sh
-# Drop mode: a reader that starts late (300 ms) and then sleeps 2 ms per
-# sub-buffer makes the 16 KiB x 8 buffer fill up. Per CPU: kernel
-# records_dropped == loadgen dropped == records missing in the seq the
-# reader saw (gaps + tail); received == loadgen written; sub-buffer headers:
+# Drop mode: the load generator writes at full speed for 2 s; a reader that
+# starts late (300 ms) and then sleeps 5 ms per sub-buffer makes the
+# 16 KiB x 8 buffer fill up again and again (the writer keeps running
+# after the reader frees space, so later sub-buffers carry the drops).
+# Per CPU: kernel records_dropped == loadgen dropped == records missing in
+# the seq the reader saw (gaps + tail); received == loadgen written; sub-buffer headers:
 # cumulative records_dropped non-decreasing, equal to the records missing
 # so far, DROPS flag exactly where it grew, last <= kernel total.
 # Second run: the same with 500 FLUSHes while the buffer overflows.
@@ -12,7 +14,7 @@
 
 rm_load name=dr subbuf_size=16384 n_subbufs=8
 lg_load channel=dr
-rmck_consume -n dr --mode drop --count 200000 --pause-ms 300 --delay-us 2000 ||
+rmck_consume -n dr --mode drop --duration-ms 2000 --pause-ms 300 --delay-us 5000 ||
 	fail "rmck_consume drop mode with a slow reader"
 echo "--- drops and flushes"
 rmck_consume -n dr --reset --mode drop --duration-ms 1 --pause-ms 100 --delay-us 2000 --flushes 500 ||
