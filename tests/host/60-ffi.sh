@@ -49,7 +49,8 @@ step "build librelaymap (shared + static, with the testing API: --features sim)"
 cargo build -q -p relaymap-ffi --features sim
 lib=$work/lib
 mkdir -p "$lib"
-cp target/debug/librelaymap.so target/debug/librelaymap.a "$lib/"
+target=${CARGO_TARGET_DIR:-$repo/target}
+cp "$target/debug/librelaymap.so" "$target/debug/librelaymap.a" "$lib/"
 soname=$(readelf -d "$lib/librelaymap.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 want_soname="librelaymap.so.$(echo "$version" | awk -F. '{ print ($1 == 0) ? "0." $2 : $1 }')"
 [ "$soname" = "$want_soname" ] || die "soname '$soname', want '$want_soname'"
