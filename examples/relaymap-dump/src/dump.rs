@@ -82,10 +82,19 @@ pub struct Dumper {
     cpus: Vec<u32>,
     sink: Sink,
     raw: bool,
+    /// Most sub-buffers per CPU written (and released) at once in per-CPU
+    /// file mode: small enough that a writer waiting for space (lossless
+    /// mode, or a full buffer) gets it back soon, large enough that the
+    /// control calls stay negligible.
+    group: usize,
     max_bytes: Option<u64>,
     stats: Vec<CpuStats>,
     total_bytes: u64,
     progress: Progress,
+    /// Rounds (one batch per CPU), rounds that found nothing, waits.
+    rounds: u64,
+    empty_rounds: u64,
+    waits: u64,
 }
 
 impl std::fmt::Debug for Dumper {
@@ -118,7 +127,7 @@ impl Dumper {
             let mut plans = Vec::with_capacity(batch.len());
             let mut seqs = Vec::with_capacity(batch.len() + 1);
             for sb in batch.iter() {
-                if budget == 0 {
+                if budget == 0 || plans.len() == self.group {
                     break;
                 }
                 let p = if self.raw {
@@ -294,6 +303,7 @@ impl Dumper {
     }
 
     fn round(&mut self) -> Result<u64, Failure> {
+        self.rounds += 1;
         let r = match self.sink {
             Sink::Files { .. } => self.round_files(),
             Sink::Stream { .. } => self.round_merged(),
@@ -303,6 +313,9 @@ impl Dumper {
             self.stats[i].records_dropped = l.records_dropped;
             self.stats[i].subbufs_lapped = l.subbufs_lapped;
             self.stats[i].subbufs_corrupt = l.subbufs_corrupt;
+        }
+        if matches!(r, Ok(0)) {
+            self.empty_rounds += 1;
         }
         r
     }
@@ -335,6 +348,7 @@ impl Dumper {
                     break;
                 }
                 if n == 0 {
+                    self.waits += 1;
                     self.waiter.wait_timeout(Some(Duration::from_millis(10)))?;
                 }
             }
@@ -404,6 +418,13 @@ fn merge_records<'a>(plans: &[Vec<(Plan<'a>, u64)>]) -> Vec<&'a [u8]> {
     out
 }
 
+/// Sub-buffers per write-and-release group: about 512 KiB, at most a
+/// quarter of the buffer, at least one.
+fn group_size(subbuf_size: u64, n_subbufs: u64) -> usize {
+    let by_bytes = (512 << 10) / subbuf_size.max(1);
+    by_bytes.min(n_subbufs / 4).max(1) as usize
+}
+
 fn open_channel(dir: &PathBuf, cpu: Option<u32>) -> Result<Channel, Failure> {
     let mut b = Channel::builder(dir);
     if let Some(c) = cpu {
@@ -433,6 +454,7 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
             None => Sink::files(std::path::Path::new("."), &cpus, args.rotate)?,
         };
         let stats = cpus.iter().map(|&cpu| CpuStats::new(cpu)).collect();
+        let group = group_size(waiter.info().subbuf_size, waiter.info().n_subbufs);
         Ok(Dumper {
             waiter,
             chans,
@@ -440,9 +462,13 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
             cpus,
             sink,
             raw: args.raw,
+            group,
             max_bytes: args.max_bytes,
             stats,
             total_bytes: 0,
+            rounds: 0,
+            empty_rounds: 0,
+            waits: 0,
         })
     })();
     let mut d = match setup {
@@ -452,11 +478,17 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
             return (report, Some(e));
         }
     };
+    report.setup_s = start.elapsed().as_secs_f64();
     let res = main_loop(&mut d, args, &stop, start, &mut report);
     // Whatever happened, make what was written durable.
     let sync = d.sink.sync();
     d.progress.finish();
     report.finish(start.elapsed(), &d.stats, d.sink.written_files());
+    report.rounds = d.rounds;
+    report.empty_rounds = d.empty_rounds;
+    report.waits = d.waits;
+    report.control_ops =
+        d.chans.iter().map(|c| c.control_ops()).sum::<u64>() + d.waiter.control_ops();
     let err = match (res, sync) {
         (Err(e), _) => Some(e),
         (Ok(()), Err(e)) => Some(e),
@@ -506,6 +538,7 @@ fn main_loop(
             for t in [deadline, next_flush].into_iter().flatten() {
                 wait = wait.min(t.saturating_duration_since(now));
             }
+            d.waits += 1;
             d.waiter.wait_timeout(Some(wait))?;
         }
     }

@@ -28,6 +28,10 @@ pub struct ReadCopyArgs {
     /// Stop after this long (default: until SIGINT/SIGTERM).
     #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
     pub duration: Option<Duration>,
+    /// Stop as soon as one pass over every CPU file reads nothing (drain
+    /// what is buffered, then exit).
+    #[arg(long)]
+    pub drain: bool,
     /// read() buffer size.
     #[arg(long, value_parser = crate::parse_size, default_value = "1M", value_name = "SIZE")]
     pub buf_size: u64,
@@ -99,6 +103,9 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
                 bytes += n as u64;
             }
         }
+        if !got && args.drain {
+            break;
+        }
         if !got {
             let mut fds: Vec<libc::pollfd> = cpus
                 .iter()
@@ -119,8 +126,9 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
     }
     let (user, sys) = crate::report::cpu_user_sys_s();
     let cpu = user + sys;
+    let (faults, switches) = crate::report::faults_and_switches();
     println!(
-        "read-copy: {} in {:.2} s ({}/s), {} read() calls, {:.2} CPU-s ({:.2} user, {}/CPU-s)",
+        "read-copy: {} in {:.2} s ({}/s), {} read() calls, {:.2} CPU-s ({:.2} user, {}/CPU-s), {faults} page faults, {switches} context switches",
         human(bytes),
         secs,
         human((bytes as f64 / secs) as u64),

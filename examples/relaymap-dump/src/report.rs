@@ -77,6 +77,9 @@ pub struct Report {
     pub stopped_by: StopReason,
     /// Seconds from start to the end of the drain.
     pub elapsed_s: f64,
+    /// Of which opening and mapping the channel (with pre-faulting: one
+    /// page fault per 4 KiB of buffer, once) and creating the output.
+    pub setup_s: f64,
     /// Totals.
     pub bytes: u64,
     /// Total sub-buffers.
@@ -102,8 +105,31 @@ pub struct Report {
     /// bytes per CPU-second of this process: the consumer's cost,
     /// independent of how fast the producer is.
     pub bytes_per_cpu_s: f64,
+    /// Rounds of the consume loop (one batch per CPU each).
+    pub rounds: u64,
+    /// Rounds that found nothing to write.
+    pub empty_rounds: u64,
+    /// Waits for data (poll).
+    pub waits: u64,
+    /// Control operations (ioctls) issued.
+    pub control_ops: u64,
+    /// Minor page faults of this process.
+    pub page_faults: u64,
+    /// Context switches of this process.
+    pub context_switches: u64,
     /// Per CPU.
     pub cpus: Vec<CpuStats>,
+}
+
+/// Page faults (minor) and context switches (voluntary + involuntary) so far.
+pub fn faults_and_switches() -> (u64, u64) {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the call.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return (0, 0);
+    }
+    (ru.ru_minflt as u64, (ru.ru_nvcsw + ru.ru_nivcsw) as u64)
 }
 
 /// (user, system) CPU time of this process so far, in seconds.
@@ -133,6 +159,7 @@ impl Report {
             n_subbufs: 0,
             stopped_by: StopReason::Running,
             elapsed_s: 0.0,
+            setup_s: 0.0,
             bytes: 0,
             subbufs: 0,
             records: 0,
@@ -145,6 +172,12 @@ impl Report {
             cpu_time_s: 0.0,
             cpu_user_s: 0.0,
             bytes_per_cpu_s: 0.0,
+            rounds: 0,
+            empty_rounds: 0,
+            waits: 0,
+            control_ops: 0,
+            page_faults: 0,
+            context_switches: 0,
             cpus: Vec::new(),
         }
     }
@@ -171,6 +204,7 @@ impl Report {
         let (user, sys) = cpu_user_sys_s();
         self.cpu_time_s = user + sys;
         self.cpu_user_s = user;
+        (self.page_faults, self.context_switches) = faults_and_switches();
         self.bytes_per_cpu_s = self.bytes as f64 / self.cpu_time_s.max(1e-6);
     }
 
