@@ -16,7 +16,12 @@ write_qemu_script() {
 	# boots at -smp 2 (see KERNEL-NOTES.md). watchdog_thresh and the RCU
 	# stall timeout are raised because TCG on a shared 2-core host can
 	# starve a vCPU for seconds; a real lockup still shows up, later.
-	local append="console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init watchdog_thresh=60"
+	# tsc=reliable: no clocksource watchdog and no TSC sync check. Under a
+	# loaded host the watchdog marks the TSC unstable mid-test, which flips
+	# the sched_clock static key; live text patching under MTTCG then hit a
+	# stray int3 and panicked 7.2 (seen: "Oops: int3" in sched_clock_cpu from
+	# clocksource_watchdog_work). TCG's TSC is one clock for all vCPUs.
+	local append="console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable watchdog_thresh=60"
 	append+=" rcupdate.rcu_cpu_stall_timeout=120 rmvm.mode=$mode rmvm.only=$only rmvm.timeout=$TEST_TIMEOUT"
 	cat >"$f" <<EOF
 #!/bin/sh
@@ -61,14 +66,17 @@ boot_and_parse() {
 	local k=$1 work=$2 mode=$3
 	LOG="$REPO/target/vm-logs/$k.log"
 	if [ "$mode" = demo ]; then LOG="$REPO/target/vm-logs/$k-demo.log"; fi
+	# Written under a per-run name (tail -f target/vm-logs/*.running.*), then
+	# renamed: runs of other engineers in the same repo cannot mix into it.
+	LIVE_LOG="$LOG.running.$$"
 	mkdir -p "$(dirname "$LOG")"
-	: >"$LOG"
+	: >"$LIVE_LOG"
 	local -A seen=()
 	local line cur="" out=() name status rest in_demo=0 done=0 qrc='?'
 	DEMO_RC=""
 	while IFS= read -r line || [ -n "$line" ]; do
 		line=${line%$'\r'}
-		printf '%s\n' "$line" >>"$LOG"
+		printf '%s\n' "$line" >>"$LIVE_LOG"
 		case $line in
 		*'@@RMVM:BEGIN '*)
 			rest=${line#*@@RMVM:BEGIN }
@@ -116,13 +124,14 @@ boot_and_parse() {
 	rm -f "$work/qemu.pid" # so cleanup never signals a reused pid
 	local why="VM ended early (qemu rc $qrc)"
 	case $qrc in 124 | 137) why="VM timed out after ${QEMU_TIMEOUT}s (RELAYMAP_VM_TIMEOUT)" ;; esac
-	if grep -q 'Kernel panic' "$LOG"; then why="kernel panic (qemu rc $qrc)"; fi
+	if grep -q 'Kernel panic' "$LIVE_LOG"; then why="kernel panic (qemu rc $qrc)"; fi
 	if [ "$mode" = demo ]; then
 		if [ -z "$DEMO_RC" ]; then
-			say "$k: demo did not finish: $why; console tail ($LOG):"
-			tail -n 30 "$LOG" | sed 's/^/  | /' >&2
+			say "$k: demo did not finish: $why; console tail (${LOG#"$REPO"/}):"
+			tail -n 30 "$LIVE_LOG" | sed 's/^/  | /' >&2
 			DEMO_RC=1
 		fi
+		finish_log
 		return 0
 	fi
 	local t first=1
@@ -138,7 +147,7 @@ boot_and_parse() {
 				print_output "${out[@]}"
 			else
 				echo "    --- console tail (${LOG#"$REPO"/}) ---"
-				tail -n 25 "$LOG" | sed 's/^/    /'
+				tail -n 25 "$LIVE_LOG" | sed 's/^/    /'
 			fi
 			first=0
 		fi
@@ -150,4 +159,11 @@ boot_and_parse() {
 	if [ "$qrc" != 0 ] && [ "$done" = 1 ]; then
 		say "$k: warning: qemu exited with rc $qrc after the tests finished"
 	fi
+	finish_log
+}
+
+# finish_log: give the console log of this run its final name.
+finish_log() {
+	if [ -n "${LIVE_LOG:-}" ] && [ -e "$LIVE_LOG" ]; then mv -f "$LIVE_LOG" "$LOG"; fi
+	LIVE_LOG=""
 }
