@@ -128,10 +128,10 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
     let cpu = user + sys;
     let (faults, switches) = crate::report::faults_and_switches();
     println!(
-        "read-copy: {} in {:.2} s ({}/s), {} read() calls, {:.2} CPU-s ({:.2} user, {}/CPU-s), {faults} page faults, {switches} context switches",
+        "read-copy: {} in {:.3} s ({:.1} MB/s), {} read() calls, {:.2} CPU-s ({:.2} user, {}/CPU-s), {faults} page faults, {switches} context switches",
         human(bytes),
         secs,
-        human((bytes as f64 / secs) as u64),
+        bytes as f64 / secs / 1e6,
         reads,
         cpu,
         user,
