@@ -42,8 +42,9 @@ enum Cmd {
     /// Verify a dump of load generator records: framing, checksums, per-CPU
     /// sequence continuity, and (with --loadgen-status) the counts.
     Verify(verify::VerifyArgs),
-    /// Baseline for comparison: copy the channel with read() (NOT safe with
-    /// concurrent writers on SMP, see KERNEL-NOTES; for throughput only).
+    /// Baseline for comparison: copy the channel with read() into a buffer,
+    /// then write(). NOT safe with concurrent writers on SMP (relay's read
+    /// path races with sub-buffer switches): for throughput figures only.
     ReadCopy(readcopy::ReadCopyArgs),
 }
 
