@@ -17,6 +17,7 @@
  *     --pause-ms P           consumers wait P ms before reading anything
  *     --delay-us U           consumers sleep U us per sub-buffer (slow consumer)
  *     --flushes N            a flusher thread issues N FLUSHes while writers run
+ *     --flush-interval-us U  ... sleeping U us between two (default: 200 us every 8)
  *     --min-subbufs N        fail unless at least N sub-buffers were read in all
  *     --reset                RESET the channel first (a used channel, writers stopped)
  *     --offline-before-flush C  after lg_stop, take CPU C offline, then FLUSH(all)
@@ -40,7 +41,7 @@ static uint64_t opt_pause_ms, opt_delay_us;
 static uint64_t final_target[RM_MAXCPU];
 static int stop_flag; /* 1: targets set, drain up to them and exit */
 
-static uint64_t flushes_wanted, flushes_done, flush_errors;
+static uint64_t flushes_wanted, flushes_done, flush_errors, flush_interval_us;
 
 static void *consumer(void *arg)
 {
@@ -91,7 +92,9 @@ static void *flusher(void *arg)
 		}
 		flushes_done++;
 		i++;
-		if ((i & 7) == 0)
+		if (flush_interval_us)
+			rm_sleep_us(flush_interval_us);
+		else if ((i & 7) == 0)
 			rm_sleep_us(200);
 	}
 	return NULL;
@@ -143,6 +146,8 @@ int main(int argc, char **argv)
 			opt_delay_us = rm_argu(a, v); i++;
 		} else if (!strcmp(a, "--flushes")) {
 			flushes_wanted = rm_argu(a, v); i++;
+		} else if (!strcmp(a, "--flush-interval-us")) {
+			flush_interval_us = rm_argu(a, v); i++;
 		} else if (!strcmp(a, "--min-subbufs")) {
 			min_subbufs = rm_argu(a, v); i++;
 		} else if (!strcmp(a, "--reset")) {

@@ -7,7 +7,8 @@
 # the seq the reader saw (gaps + tail); received == loadgen written; sub-buffer headers:
 # cumulative records_dropped non-decreasing, equal to the records missing
 # so far, DROPS flag exactly where it grew, last <= kernel total.
-# Second run: the same with 500 FLUSHes while the buffer overflows.
+# Second run: the same for 1.5 s with 500 FLUSHes (one per 2 ms) while the
+# buffer overflows.
 # timeout: 300
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -17,7 +18,8 @@ lg_load channel=dr
 rmck_consume -n dr --mode drop --duration-ms 2000 --pause-ms 300 --delay-us 5000 ||
 	fail "rmck_consume drop mode with a slow reader"
 echo "--- drops and flushes"
-rmck_consume -n dr --reset --mode drop --duration-ms 1 --pause-ms 100 --delay-us 2000 --flushes 500 ||
+rmck_consume -n dr --reset --mode drop --duration-ms 1500 --pause-ms 100 --delay-us 2000 \
+	--flushes 500 --flush-interval-us 2000 ||
 	fail "rmck_consume drop mode with a slow reader and 500 flushes"
 rm_unload
 echo "ok: drops counted exactly by kernel, loadgen and sequence gaps"
