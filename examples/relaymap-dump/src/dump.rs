@@ -16,6 +16,9 @@ use crate::DumpArgs;
 /// Longest single wait, so signals, the deadline and flushes are noticed.
 const MAX_WAIT: Duration = Duration::from_millis(200);
 
+/// How often to look for CPUs that came online (one `GET_INFO`).
+const CPU_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// What one sub-buffer contributes in the chosen mode.
 struct Plan<'a> {
     unit: Unit<'a>,
@@ -83,6 +86,8 @@ fn warn_corrupt(progress: &Progress, cpu: u32, seq: u64) {
 
 /// The running dumper.
 pub struct Dumper {
+    /// The channel directory (to open the channel of a CPU that comes online).
+    dir: PathBuf,
     /// All CPUs: used to wait and to flush.
     waiter: Channel,
     /// One channel per CPU, so that the batches of every CPU can be held at
@@ -333,11 +338,41 @@ impl Dumper {
         self.budget_left() == 0
     }
 
+    /// Picks up CPUs that came online since the last look (relay created
+    /// their buffers): one `GET_INFO` when there are none. Each new CPU is
+    /// mapped by the waiter (so waits cover it) and gets its own channel,
+    /// output file (or a place in the merged stream) and counters, after
+    /// the others.
+    fn add_new_cpus(&mut self) -> Result<(), Failure> {
+        if self.waiter.pending_cpus()?.is_empty() {
+            return Ok(());
+        }
+        self.waiter.refresh_cpus()?;
+        // Every CPU the waiter maps and we do not dump yet (also one that
+        // appeared between the two GET_INFOs).
+        for cpu in self.waiter.cpus() {
+            if self.cpus.contains(&cpu) {
+                continue;
+            }
+            let ch = open_channel(&self.dir, Some(cpu))?;
+            let dest = self.sink.add_cpu(cpu)?;
+            self.chans.push(ch);
+            self.cpus.push(cpu);
+            self.stats.push(CpuStats::new(cpu));
+            self.progress.add_cpu();
+            self.progress.println(&format!(
+                "relaymap-dump: cpu{cpu} came online, dumping it to {dest}"
+            ));
+        }
+        Ok(())
+    }
+
     /// Flushes, then consumes until every CPU's consumed count reaches what
     /// was produced after the flush. Twice: a sub-buffer that could not be
     /// closed by the first flush (full buffer) is closed by the second.
     fn drain_to_produced(&mut self) -> Result<(), Failure> {
         for _pass in 0..2 {
+            self.add_new_cpus()?;
             self.waiter.flush()?;
             let mut targets = Vec::with_capacity(self.chans.len());
             for (ch, &cpu) in self.chans.iter().zip(&self.cpus) {
@@ -449,6 +484,7 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
     let channel = args.channel.as_ref().expect("checked by main");
     let setup = (|| -> Result<Dumper, Failure> {
         let waiter = open_channel(channel, None)?;
+        let dir = channel.clone();
         let cpus = waiter.cpus();
         report.channel = waiter.info().name.clone();
         report.subbuf_size = waiter.info().subbuf_size;
@@ -465,6 +501,7 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
         let stats = cpus.iter().map(|&cpu| CpuStats::new(cpu)).collect();
         let group = group_size(waiter.info().subbuf_size, waiter.info().n_subbufs);
         Ok(Dumper {
+            dir,
             waiter,
             chans,
             progress: Progress::new(cpus.len()),
@@ -519,6 +556,7 @@ fn main_loop(
     let deadline = args.duration.map(|t| start + t);
     let flush_every = args.flush_interval.filter(|f| !f.is_zero());
     let mut next_flush = flush_every.map(|f| start + f);
+    let mut next_cpu_check = start + CPU_CHECK_INTERVAL;
     loop {
         if stop.load(Ordering::Relaxed) {
             report.stopped_by = StopReason::Signal;
@@ -534,6 +572,10 @@ fn main_loop(
                 d.waiter.flush()?;
                 next_flush = Some(now + f);
             }
+        }
+        if now >= next_cpu_check {
+            d.add_new_cpus()?;
+            next_cpu_check = now + CPU_CHECK_INTERVAL;
         }
         let n = d.round()?;
         d.progress.tick(&d.stats, false);

@@ -327,6 +327,11 @@ impl Progress {
         bar.tick();
     }
 
+    /// Adds a CPU after the others (one that came online).
+    pub fn add_cpu(&mut self) {
+        self.prev.push(0);
+    }
+
     /// Prints a line above the progress line (or plainly, off a terminal).
     pub fn println(&self, msg: &str) {
         match &self.bar {

@@ -173,24 +173,38 @@ impl Sink {
             path: dir.to_path_buf(),
             source,
         })?;
-        let mut outs = Vec::new();
-        for &cpu in cpus {
-            let (file, path) = CpuFile::create(dir, cpu, 0)?;
-            outs.push(CpuFile {
-                cpu,
-                dir: dir.to_path_buf(),
-                file,
-                path: path.clone(),
-                index: 0,
-                size: 0,
-                files: vec![path],
-            });
-        }
-        Ok(Sink::Files {
-            outs,
+        let mut sink = Sink::Files {
+            outs: Vec::new(),
             rotate,
             dir: dir.to_path_buf(),
-        })
+        };
+        for &cpu in cpus {
+            sink.add_cpu(cpu)?;
+        }
+        Ok(sink)
+    }
+
+    /// Adds a CPU after the others (at the start, or one that came online
+    /// later): creates its `cpuN.out`. Returns where its data goes, for the
+    /// message.
+    pub fn add_cpu(&mut self, cpu: u32) -> Result<String, Failure> {
+        match self {
+            Sink::Files { outs, dir, .. } => {
+                let (file, path) = CpuFile::create(dir, cpu, 0)?;
+                let shown = path.display().to_string();
+                outs.push(CpuFile {
+                    cpu,
+                    dir: dir.clone(),
+                    file,
+                    path: path.clone(),
+                    index: 0,
+                    size: 0,
+                    files: vec![path],
+                });
+                Ok(shown)
+            }
+            Sink::Stream { .. } => Ok("the merged stream".into()),
+        }
     }
 
     /// Standard output, unbuffered (a duplicate of fd 1).

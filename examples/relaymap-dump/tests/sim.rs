@@ -633,3 +633,124 @@ fn progress_line_only_on_a_terminal() {
     assert!(tty.contains("total | cpu0 "), "{tty}");
     assert!(tty.contains(" sb ") && tty.contains(" drops"), "{tty}");
 }
+
+/// Starts the dumper on a 1-CPU channel, waits until it consumes cpu0,
+/// brings cpu1 online, writes `n` records to each CPU, SIGINTs. Returns the
+/// dumper's output and the stats JSON.
+fn dump_with_late_cpu(
+    f: &Fixture,
+    out: &str,
+    extra: &[&str],
+    n: u64,
+) -> (Output, serde_json::Value) {
+    let json = f.path("stats.json");
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        f.chan().to_str().unwrap(),
+        "-o",
+        out,
+        "--flush-interval",
+        "50ms",
+        "--stats-json",
+        json.to_str().unwrap(),
+    ])
+    .args(extra)
+    .stdin(Stdio::null())
+    .stderr(Stdio::piped());
+    if out == "-" {
+        cmd.stdout(fs::File::create(f.path("merged.bin")).unwrap());
+    } else {
+        cmd.stdout(Stdio::piped());
+    }
+    let child = cmd.spawn().expect("spawn relaymap-dump");
+    // The dumper is running (and has opened the channel) once it consumes.
+    write_lossless(&f.sim, 0, 0..100);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.sim.cursor(0).unwrap().consumed == 0 {
+        assert!(Instant::now() < deadline, "the dumper never consumed cpu0");
+        f.sim.flush(None).unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    f.sim.add_cpu(1).unwrap();
+    thread::scope(|s| {
+        let sim = &f.sim;
+        s.spawn(move || write_lossless(sim, 0, 100..n));
+        s.spawn(move || write_lossless(sim, 1, 0..n));
+    });
+    sigint(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_ok(&o, "dump");
+    let j = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
+    (o, j)
+}
+
+fn assert_late_cpu_dumped(f: &Fixture, o: &Output, j: &serde_json::Value, dump: &Path, n: u64) {
+    let err = text(&o.stderr);
+    assert_eq!(
+        err.matches("relaymap-dump: cpu1 came online, dumping it to ")
+            .count(),
+        1,
+        "{err}"
+    );
+    let st = f.path("status");
+    fs::write(&st, status(&[n, n])).unwrap();
+    let v = verify(dump, &["--loadgen-status", st.to_str().unwrap()]);
+    assert_ok(&v, "verify");
+    assert!(
+        text(&v.stdout).contains(&format!("verified {} records, 0 lost, 0 corrupt", 2 * n)),
+        "{}",
+        text(&v.stdout)
+    );
+    let cpus = j["cpus"].as_array().unwrap();
+    assert_eq!(cpus.len(), 2, "{j}");
+    assert_eq!(cpus[1]["cpu"], 1);
+    assert_eq!(cpus[1]["records"], n);
+    assert_eq!(j["records"], 2 * n);
+    for cpu in 0..2 {
+        let c = f.sim.cursor(cpu).unwrap();
+        assert_eq!(c.produced, c.consumed, "cpu{cpu}");
+    }
+}
+
+#[test]
+fn cpu_coming_online_is_dumped_to_its_own_file() {
+    let f = Fixture::new(geo(16 << 10, 8, 1));
+    let out = f.out();
+    let n = 20_000u64;
+    // 1.28 MB per CPU: cpuN.out, cpuN.out.1, ... .4 for both.
+    let (o, j) = dump_with_late_cpu(&f, out.to_str().unwrap(), &["--rotate", "256K"], n);
+    let cpu1 = out.join("cpu1.out");
+    assert!(
+        text(&o.stderr).contains(&format!(
+            "cpu1 came online, dumping it to {}",
+            cpu1.display()
+        )),
+        "{}",
+        text(&o.stderr)
+    );
+    let files = j["cpus"][1]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 5, "{j}");
+    assert_eq!(files[0], cpu1.to_str().unwrap());
+    assert_eq!(files[4], out.join("cpu1.out.4").to_str().unwrap());
+    let mut size = 0;
+    for p in files {
+        let len = fs::metadata(p.as_str().unwrap()).unwrap().len();
+        assert!(len <= 256 << 10, "{p}: {len}");
+        size += len;
+    }
+    assert_eq!(size, n * REC as u64);
+    assert_late_cpu_dumped(&f, &o, &j, &out, n);
+}
+
+#[test]
+fn cpu_coming_online_joins_the_merged_stream() {
+    let f = Fixture::new(geo(16 << 10, 8, 1));
+    let n = 20_000u64;
+    let (o, j) = dump_with_late_cpu(&f, "-", &[], n);
+    assert!(
+        text(&o.stderr).contains("cpu1 came online, dumping it to the merged stream"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_late_cpu_dumped(&f, &o, &j, &f.path("merged.bin"), n);
+}
