@@ -1142,10 +1142,14 @@ impl Channel {
         self.take_deferred()?;
         if self.wake_registered {
             // Backend with a wake fd (sim): clear it, then check cursors, so
-            // a publication after the check is seen by the poll.
+            // a publication after the check is seen by the poll. Always a
+            // fresh cursor: another handle may have consumed what this
+            // one's cache still calls ready.
             self.ctl.clear_wake();
             for idx in 0..self.cpus.len() {
-                if self.has_ready(idx)? {
+                self.sync(idx)?;
+                let b = &self.cpus[idx];
+                if b.next < b.produced {
                     return Ok(true);
                 }
             }

@@ -268,3 +268,23 @@ fn next_in_overwrite_mode_skips_laps() {
     assert!(ch.loss().subbufs_lapped > 0);
     assert_eq!(delivered + ch.loss().subbufs_lapped, produced);
 }
+
+/// A handle that only waits (the dumper's poller) must not report data that
+/// another handle has consumed since: its cached cursor is stale.
+#[test]
+fn wait_rereads_cursors_consumed_by_another_handle() {
+    let sim = SimChannel::create_temp(geo(4096, 4, 1), Mode::NoOverwrite).unwrap();
+    let mut waiter = sim.consumer().unwrap();
+    let mut reader = sim.consumer().unwrap();
+    sim.write_record(0, relaymap::abi::RELAYMAP_REC_USER, b"x")
+        .unwrap();
+    sim.flush(None).unwrap();
+    assert!(waiter.wait_timeout(Some(Duration::from_secs(5))).unwrap());
+    let stats = reader.drain(|_| {}).unwrap();
+    assert_eq!(stats.subbufs, 1);
+    let start = std::time::Instant::now();
+    assert!(!waiter
+        .wait_timeout(Some(Duration::from_millis(50)))
+        .unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(40));
+}
