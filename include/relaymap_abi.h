@@ -10,7 +10,11 @@
  *
  *   cpu0 .. cpuN-1  one relay buffer per CPU (mode 0400). mmap the whole
  *                   file: length exactly info.alloc_size, offset 0,
- *                   PROT_READ, MAP_SHARED. Any other length is EINVAL.
+ *                   PROT_READ, MAP_SHARED. Any other length or a non-zero
+ *                   offset is EINVAL; PROT_WRITE with MAP_SHARED is EPERM
+ *                   (EACCES on an O_RDONLY open) and the mapping cannot be
+ *                   made writable later. An open or mapped file keeps the
+ *                   module loaded.
  *   control         the control file (mode 0600): the ioctls below.
  *
  * Each buffer is n_subbufs sub-buffers of subbuf_size bytes. Sub-buffer

@@ -45,6 +45,14 @@ static LIST_HEAD(relaymap_channels);
 static struct dentry *relaymap_root;
 static struct relaymap_chan *relaymap_default;
 
+/*
+ * The fops of the cpu files: relay_file_operations copied at init, owned by
+ * this module (an open or mapped cpu file keeps it loaded), with relay's
+ * mmap entry point wrapped (relaymap_compat.h). Not const since it is
+ * filled at init; read-only after it.
+ */
+static struct file_operations relaymap_cpu_fops __ro_after_init;
+
 struct rchan_buf *relaymap_cpu_buf(struct relaymap_chan *ch, int cpu)
 {
 	if (cpu < 0 || cpu >= nr_cpu_ids || !cpu_possible(cpu))
@@ -145,12 +153,13 @@ static struct dentry *relaymap_create_buf_file(const char *filename,
 	struct dentry *dentry;
 
 	/*
-	 * _unsafe: the file must carry relay_file_operations itself, the
+	 * _unsafe: the file must carry relay's file operations itself, the
 	 * full debugfs proxy does not forward mmap. relay keeps @buf alive
-	 * with its own kref while the file is open or mapped.
+	 * with its own kref while the file is open or mapped, and debugfs
+	 * takes a reference to this module (the fops owner) at open.
 	 */
 	dentry = debugfs_create_file_unsafe(filename, 0400, parent, buf,
-					    &relay_file_operations);
+					    &relaymap_cpu_fops);
 	if (IS_ERR(dentry))
 		return NULL;
 	return dentry;
@@ -165,6 +174,8 @@ static int relaymap_remove_buf_file(struct dentry *dentry)
 	 * relay_close() has finalized @buf, and poll() now reports EPOLLERR,
 	 * but relay wakes readers only at a sub-buffer switch: wake those
 	 * already sleeping in poll() so they see the end of the channel.
+	 * (An open cpu file keeps this module loaded, so this matters when
+	 * the creator of a channel destroys it under a consumer.)
 	 */
 	if (buf && buf->finalized)
 		wake_up_interruptible_all(&buf->read_wait);
@@ -317,7 +328,7 @@ static void relaymap_chan_release(struct kref *kref)
 	/*
 	 * relay_close() removes the cpu files through remove_buf_file.
 	 * Consumers that still have one open or mapped hold relay's own
-	 * reference to the buffer; relay_file_operations is built in.
+	 * reference to the buffer (and a reference to this module).
 	 */
 	relay_close(ch->rchan);
 	debugfs_remove(ch->dir);
@@ -475,6 +486,8 @@ static int __init relaymap_init(void)
 		.n_subbufs = n_subbufs,
 		.overwrite = overwrite,
 	};
+
+	relaymap_cpu_fops_init(&relaymap_cpu_fops, &relay_file_operations);
 
 	relaymap_root = debugfs_create_dir("relaymap", NULL);
 	if (IS_ERR_OR_NULL(relaymap_root)) {

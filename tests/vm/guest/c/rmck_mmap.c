@@ -7,10 +7,21 @@
  * For every CPU file: mmap(alloc_size, PROT_READ, MAP_SHARED, 0) works and
  * every page of it can be read; any other length or a non-zero offset is
  * refused with EINVAL (alloc_size - 4096, alloc_size + 4096, one page,
- * alloc_size at offset 4096, alloc_size - 4096 at offset 4096). Then, if
- * the load generator is loaded, it writes a few records, FLUSH makes them
- * visible, and the mapping shows sub-buffer 0 with a valid header and
- * valid records: the mapping is the kernel's buffer, not a copy.
+ * alloc_size at offset 4096, alloc_size - 4096 at offset 4096, alloc_size
+ * at offset alloc_size, also with MAP_PRIVATE); a read-only MAP_PRIVATE
+ * mapping works and shows the same bytes.
+ *
+ * Write access, on cpu file of the first CPU: no way to write to the
+ * kernel's buffer, not even for root (who can open the 0400 file O_RDWR):
+ * PROT_WRITE + MAP_SHARED is EACCES on an O_RDONLY open and EPERM on an
+ * O_RDWR open; mprotect(PROT_WRITE) on a shared read-only mapping fails
+ * (from either open); a write through /proc/self/mem (FOLL_FORCE) fails;
+ * a writable MAP_PRIVATE mapping is copy-on-write and leaves the buffer
+ * untouched.
+ *
+ * Then, if the load generator is loaded, it writes a few records, FLUSH
+ * makes them visible, and the mapping shows sub-buffer 0 with a valid
+ * header and valid records: the mapping is the kernel's buffer, not a copy.
  */
 #include "rmtest.h"
 
@@ -57,10 +68,11 @@ static void probe_last_page(const volatile uint8_t *p, size_t len, off_t off,
 			alloc, WTERMSIG(status), strsignal(WTERMSIG(status)));
 }
 
-static void expect_einval(int fd, unsigned int cpu, size_t len, off_t off,
-			  const char *what, size_t alloc)
+static void expect_einval_flags(int fd, unsigned int cpu, size_t len,
+				off_t off, int flags, const char *what,
+				size_t alloc)
 {
-	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+	void *p = mmap(NULL, len, PROT_READ, flags, fd, off);
 
 	if (p != MAP_FAILED) {
 		rm_bad("cpu%u: mmap %s (len=%zu off=%lld) succeeded, expected EINVAL",
@@ -76,6 +88,146 @@ static void expect_einval(int fd, unsigned int cpu, size_t len, off_t off,
 	}
 	rm_note("cpu%u: mmap %s (len=%zu off=%lld) -> EINVAL (ok)", cpu, what,
 		len, (long long)off);
+}
+
+static void expect_einval(int fd, unsigned int cpu, size_t len, off_t off,
+			  const char *what, size_t alloc)
+{
+	expect_einval_flags(fd, cpu, len, off, MAP_SHARED, what, alloc);
+}
+
+static void expect_einval_private(int fd, unsigned int cpu, size_t len,
+				  off_t off, const char *what, size_t alloc)
+{
+	expect_einval_flags(fd, cpu, len, off, MAP_PRIVATE, what, alloc);
+}
+
+/* A read-only MAP_PRIVATE mapping works and shows the shared mapping's bytes. */
+static void check_private(int fd, unsigned int cpu, size_t alloc, size_t page)
+{
+	const uint8_t *sh = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
+	const uint8_t *pr = mmap(NULL, alloc, PROT_READ, MAP_PRIVATE, fd, 0);
+
+	if (sh == MAP_FAILED || pr == MAP_FAILED) {
+		rm_bad("cpu%u: read-only MAP_PRIVATE (%s) next to MAP_SHARED (%s)",
+		       cpu, pr == MAP_FAILED ? strerror(errno) : "ok",
+		       sh == MAP_FAILED ? "failed" : "ok");
+	} else if (memcmp(sh, pr, alloc)) {
+		/* Nothing writes now: the bytes must be the same. */
+		rm_bad("cpu%u: read-only MAP_PRIVATE mapping differs from the MAP_SHARED one",
+		       cpu);
+	} else {
+		rm_note("cpu%u: read-only MAP_PRIVATE mapping works, %zu pages equal to MAP_SHARED (ok)",
+			cpu, alloc / page);
+	}
+	if (sh != MAP_FAILED)
+		munmap((void *)sh, alloc);
+	if (pr != MAP_FAILED)
+		munmap((void *)pr, alloc);
+}
+
+/* A mapping that must be refused with @want_errno. */
+static void expect_refused(int fd, const char *what, size_t len, int prot,
+			   int flags, int want_errno)
+{
+	void *p = mmap(NULL, len, prot, flags, fd, 0);
+
+	if (p != MAP_FAILED) {
+		rm_bad("%s succeeded, expected %s", what, strerror(want_errno));
+		munmap(p, len);
+		return;
+	}
+	if (errno != want_errno) {
+		rm_bad("%s: %s, expected %s", what, strerror(errno),
+		       strerror(want_errno));
+		return;
+	}
+	rm_note("%s -> %s (ok)", what, strerror(errno));
+}
+
+/* mprotect(PROT_READ | PROT_WRITE) on a shared read-only mapping must fail. */
+static void expect_no_mprotect_write(int fd, const char *what, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED) {
+		rm_bad("%s: read-only MAP_SHARED mapping: %s", what, strerror(errno));
+		return;
+	}
+	if (mprotect(p, len, PROT_READ | PROT_WRITE) == 0)
+		rm_bad("%s: mprotect(PROT_READ|PROT_WRITE) of a shared read-only mapping succeeded: the kernel buffer is writable",
+		       what);
+	else
+		rm_note("%s: mprotect(PROT_READ|PROT_WRITE) of the shared read-only mapping -> %s (ok)",
+			what, strerror(errno));
+	munmap(p, len);
+}
+
+static void check_write_access(const struct rm_chan *ch, const char *name,
+			       unsigned int c, size_t alloc)
+{
+	const volatile uint8_t *ro;
+	volatile uint8_t *priv;
+	char path[256];
+	uint8_t before, x;
+	int fd = ch->fd[c], rw, mem;
+
+	rm_cpu_path(path, sizeof(path), name, c);
+	ro = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
+	if (ro == MAP_FAILED) {
+		rm_bad("cpu%u: read-only MAP_SHARED mapping: %s", c, strerror(errno));
+		return;
+	}
+	before = ro[0];
+
+	expect_refused(fd, "O_RDONLY open: mmap(PROT_READ|PROT_WRITE, MAP_SHARED)",
+		       alloc, PROT_READ | PROT_WRITE, MAP_SHARED, EACCES);
+	expect_no_mprotect_write(fd, "O_RDONLY open", alloc);
+
+	/* root bypasses the 0400 mode: the mapping must refuse writes itself. */
+	rw = open(path, O_RDWR | O_CLOEXEC);
+	if (rw < 0) {
+		rm_note("open(%s, O_RDWR) as uid %u: %s (refused at open: fine)",
+			path, getuid(), strerror(errno));
+	} else {
+		rm_note("open(%s, O_RDWR) as uid %u works (root bypasses mode 0400)",
+			path, getuid());
+		expect_refused(rw, "O_RDWR open: mmap(PROT_READ|PROT_WRITE, MAP_SHARED)",
+			       alloc, PROT_READ | PROT_WRITE, MAP_SHARED, EPERM);
+		expect_refused(rw, "O_RDWR open: mmap(PROT_WRITE, MAP_SHARED)",
+			       alloc, PROT_WRITE, MAP_SHARED, EPERM);
+		expect_no_mprotect_write(rw, "O_RDWR open", alloc);
+		close(rw);
+	}
+
+	/* A debugger-style write (FOLL_FORCE) into the shared mapping. */
+	mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (mem < 0) {
+		rm_note("/proc/self/mem: %s (FOLL_FORCE write not tried)", strerror(errno));
+	} else {
+		x = (uint8_t)~before;
+		if (pwrite(mem, &x, 1, (off_t)(uintptr_t)ro) == 1)
+			rm_bad("cpu%u: a write through /proc/self/mem into the shared read-only mapping succeeded",
+			       c);
+		else
+			rm_note("write through /proc/self/mem into the shared read-only mapping -> %s (ok)",
+				strerror(errno));
+		close(mem);
+	}
+
+	/* MAP_PRIVATE: readable, the same bytes; written, a private copy. */
+	priv = mmap(NULL, alloc, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (priv == MAP_FAILED) {
+		rm_bad("cpu%u: writable MAP_PRIVATE mapping: %s", c, strerror(errno));
+	} else {
+		RM_EXPECT_EQ("first byte through MAP_PRIVATE", priv[0], before);
+		priv[0] = (uint8_t)~before;
+		RM_EXPECT_EQ("private copy after a write", priv[0], (uint8_t)~before);
+		rm_note("writable MAP_PRIVATE mapping works (copy-on-write)");
+		munmap((void *)priv, alloc);
+	}
+	RM_EXPECT_EQ("kernel buffer byte 0 after all write attempts", ro[0], before);
+	munmap((void *)ro, alloc);
 }
 
 int main(int argc, char **argv)
@@ -129,6 +281,11 @@ int main(int argc, char **argv)
 		}
 		expect_einval(fd, c, alloc, (off_t)page, "alloc_size at offset 4096", alloc);
 		expect_einval(fd, c, alloc, (off_t)alloc, "alloc_size at offset alloc_size", alloc);
+		expect_einval(fd, c, alloc, (off_t)(alloc + 256 * page),
+			      "alloc_size at offset alloc_size + 1 MiB", alloc);
+		expect_einval_private(fd, c, alloc, (off_t)page,
+				      "MAP_PRIVATE alloc_size at offset 4096", alloc);
+		check_private(fd, c, alloc, page);
 
 		/* A second mapping of the same file at the same time works too. */
 		p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
@@ -147,30 +304,8 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/*
-	 * Not a check (the ABI asks consumers for PROT_READ): can root, who
-	 * bypasses the 0400 mode, map a CPU file writable and scribble on
-	 * the kernel's buffer? Reported as a figure.
-	 */
-	{
-		char path[256];
-		int fd;
-
-		rm_cpu_path(path, sizeof(path), name, ch.cpus[0]);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			rm_note("note: open(%s, O_RDWR) as uid %u: %s", path, getuid(),
-				strerror(errno));
-		} else {
-			void *w = mmap(NULL, alloc, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-			rm_note("note: open(%s, O_RDWR) as uid %u works; writable MAP_SHARED mapping of the kernel buffer: %s",
-				path, getuid(), w == MAP_FAILED ? strerror(errno) : "allowed");
-			if (w != MAP_FAILED)
-				munmap(w, alloc);
-			close(fd);
-		}
-	}
+	rm_set_phase("write access");
+	check_write_access(&ch, name, ch.cpus[0], alloc);
 
 	if (lg_present()) {
 		rm_set_phase("data through the mapping");
