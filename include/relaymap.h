@@ -119,7 +119,8 @@ typedef enum relaymap_result {
    */
   RELAYMAP_ERR_IOCTL = 15,
   /**
-   * The kernel closed the channel (module unloading).
+   * The kernel closed the channel (its creator destroyed it); data already
+   * produced can still be drained.
    */
   RELAYMAP_ERR_CHANNEL_CLOSED = 16,
   /**

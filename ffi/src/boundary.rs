@@ -46,7 +46,8 @@ pub enum relaymap_result {
     /// A control operation (ioctl) failed; `relaymap_last_os_error()` has
     /// the errno (e.g. EBUSY for a reset while a writer is registered).
     RELAYMAP_ERR_IOCTL = 15,
-    /// The kernel closed the channel (module unloading).
+    /// The kernel closed the channel (its creator destroyed it); data already
+    /// produced can still be drained.
     RELAYMAP_ERR_CHANNEL_CLOSED = 16,
     /// The CPU has no buffer in this channel (or is not mapped by it).
     RELAYMAP_ERR_UNKNOWN_CPU = 17,
