@@ -683,20 +683,43 @@ const char *relaymap_sim_dir(const struct relaymap_sim *sim);
 /**
  * Writes one framed record of type `rec_type` with `len` bytes of `data`
  * (may be NULL if `len` is 0) into `cpu`'s buffer, stamped with
- * CLOCK_MONOTONIC. `*written` is false if the buffer was full
- * (no-overwrite): the record was dropped and counted, as the module does.
+ * CLOCK_MONOTONIC, like the module's `relaymap_write()`. `*written` is
+ * false if the buffer was full (no-overwrite): the record was dropped and
+ * counted, as the module does. Lossless writers that retry use
+ * `relaymap_sim_try_write_record()`.
  */
 enum relaymap_result relaymap_sim_write_record(const struct relaymap_sim *sim, uint32_t cpu, uint16_t rec_type, const uint8_t *data, size_t len, bool *written);
 #endif
 
 #if defined(RELAYMAP_TESTING)
 /**
+ * Like `relaymap_sim_write_record()`, but like the module's
+ * `relaymap_try_write()`: `*written` is false if the buffer was full
+ * (no-overwrite) and the record was refused *without* counting a drop,
+ * for lossless writers that retry.
+ */
+enum relaymap_result relaymap_sim_try_write_record(const struct relaymap_sim *sim, uint32_t cpu, uint16_t rec_type, const uint8_t *data, size_t len, bool *written);
+#endif
+
+#if defined(RELAYMAP_TESTING)
+/**
  * Writes a load generator record (`RELAYMAP_REC_LOADGEN`) with sequence
  * number `seq` of `record_size` bytes (header included, >= 32) into
- * `cpu`'s buffer, exactly as relaymap_loadgen.ko frames it.
- * `*written` as for `relaymap_sim_write_record()`.
+ * `cpu`'s buffer, exactly as relaymap_loadgen.ko frames it in drop mode
+ * (`relaymap_write()`). `*written` as for `relaymap_sim_write_record()`:
+ * false = dropped and counted.
  */
 enum relaymap_result relaymap_sim_write_loadgen(const struct relaymap_sim *sim, uint32_t cpu, uint64_t seq, size_t record_size, bool *written);
+#endif
+
+#if defined(RELAYMAP_TESTING)
+/**
+ * Like `relaymap_sim_write_loadgen()`, but as relaymap_loadgen.ko's
+ * lossless mode (`relaymap_try_write()`): `*written` is false if the
+ * buffer was full and the record was refused *without* counting a drop;
+ * retry it once the consumer has freed space.
+ */
+enum relaymap_result relaymap_sim_try_write_loadgen(const struct relaymap_sim *sim, uint32_t cpu, uint64_t seq, size_t record_size, bool *written);
 #endif
 
 #if defined(RELAYMAP_TESTING)

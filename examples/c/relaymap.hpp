@@ -278,6 +278,14 @@ public:
 		check(relaymap_sim_write_loadgen(sim_.get(), cpu, seq, record_size, &w));
 		return w;
 	}
+	// false: the buffer was full and the record was refused, not counted
+	// (relaymap_try_write(): lossless writers retry).
+	bool try_write_loadgen(uint32_t cpu, uint64_t seq, size_t record_size) const
+	{
+		bool w = false;
+		check(relaymap_sim_try_write_loadgen(sim_.get(), cpu, seq, record_size, &w));
+		return w;
+	}
 	void flush(int32_t cpu = RELAYMAP_ALL_CPUS) const { check(relaymap_sim_flush(sim_.get(), cpu)); }
 
 private:

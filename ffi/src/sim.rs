@@ -10,7 +10,9 @@ use std::os::unix::ffi::OsStrExt;
 use sdk::sim::{SimChannel, SimGeometry, WriteOutcome};
 use sdk::Mode;
 
-use crate::boundary::{arg_out, arg_ref, guard, null_arg, put, relaymap_result, Failure};
+use crate::boundary::{
+    arg_out, arg_ref, guard, null_arg, put, relaymap_result, Failure, FfiResult,
+};
 use crate::channel::{cpu_arg, path_arg, relaymap_channel_stats, relaymap_loss};
 
 /// A simulated channel and its producer (opaque; testing API). Made by
@@ -97,8 +99,10 @@ pub unsafe extern "C" fn relaymap_sim_dir(sim: *const relaymap_sim) -> *const c_
 
 /// Writes one framed record of type `rec_type` with `len` bytes of `data`
 /// (may be NULL if `len` is 0) into `cpu`'s buffer, stamped with
-/// CLOCK_MONOTONIC. `*written` is false if the buffer was full
-/// (no-overwrite): the record was dropped and counted, as the module does.
+/// CLOCK_MONOTONIC, like the module's `relaymap_write()`. `*written` is
+/// false if the buffer was full (no-overwrite): the record was dropped and
+/// counted, as the module does. Lossless writers that retry use
+/// `relaymap_sim_try_write_record()`.
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_sim_write_record(
     sim: *const relaymap_sim,
@@ -109,29 +113,69 @@ pub unsafe extern "C" fn relaymap_sim_write_record(
     written: *mut bool,
 ) -> relaymap_result {
     guard("relaymap_sim_write_record", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let s = unsafe { arg_ref(sim, "sim") }?;
-        let written = arg_out(written, "written")?;
-        let bytes: &[u8] = if len == 0 {
-            &[]
-        } else if data.is_null() {
-            return Err(null_arg("data"));
-        } else {
-            // SAFETY: non-NULL and the caller guarantees `len` readable
-            // bytes for the duration of the call.
-            unsafe { std::slice::from_raw_parts(data, len) }
-        };
-        let w = s.sim.write_record(cpu, rec_type, bytes)?;
-        // SAFETY: checked non-NULL.
-        unsafe { put(written, w == WriteOutcome::Written) };
-        Ok(())
+        // SAFETY: the caller's pointers, as documented above.
+        unsafe { sim_write_record(sim, cpu, rec_type, data, len, written, true) }
     })
+}
+
+/// Like `relaymap_sim_write_record()`, but like the module's
+/// `relaymap_try_write()`: `*written` is false if the buffer was full
+/// (no-overwrite) and the record was refused *without* counting a drop,
+/// for lossless writers that retry.
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_sim_try_write_record(
+    sim: *const relaymap_sim,
+    cpu: u32,
+    rec_type: u16,
+    data: *const u8,
+    len: usize,
+    written: *mut bool,
+) -> relaymap_result {
+    guard("relaymap_sim_try_write_record", || {
+        // SAFETY: the caller's pointers, as documented above.
+        unsafe { sim_write_record(sim, cpu, rec_type, data, len, written, false) }
+    })
+}
+
+/// # Safety
+/// `sim` is a live handle or NULL, `data` has `len` readable bytes (or
+/// `len` is 0), `written` is writable or NULL.
+unsafe fn sim_write_record(
+    sim: *const relaymap_sim,
+    cpu: u32,
+    rec_type: u16,
+    data: *const u8,
+    len: usize,
+    written: *mut bool,
+    count_drop: bool,
+) -> FfiResult {
+    // SAFETY: the caller passes a live handle or NULL.
+    let s = unsafe { arg_ref(sim, "sim") }?;
+    let written = arg_out(written, "written")?;
+    let bytes: &[u8] = if len == 0 {
+        &[]
+    } else if data.is_null() {
+        return Err(null_arg("data"));
+    } else {
+        // SAFETY: non-NULL and the caller guarantees `len` readable
+        // bytes for the duration of the call.
+        unsafe { std::slice::from_raw_parts(data, len) }
+    };
+    let w = if count_drop {
+        s.sim.write_record(cpu, rec_type, bytes)?
+    } else {
+        s.sim.try_write_record(cpu, rec_type, bytes)?
+    };
+    // SAFETY: checked non-NULL.
+    unsafe { put(written, w == WriteOutcome::Written) };
+    Ok(())
 }
 
 /// Writes a load generator record (`RELAYMAP_REC_LOADGEN`) with sequence
 /// number `seq` of `record_size` bytes (header included, >= 32) into
-/// `cpu`'s buffer, exactly as relaymap_loadgen.ko frames it.
-/// `*written` as for `relaymap_sim_write_record()`.
+/// `cpu`'s buffer, exactly as relaymap_loadgen.ko frames it in drop mode
+/// (`relaymap_write()`). `*written` as for `relaymap_sim_write_record()`:
+/// false = dropped and counted.
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_sim_write_loadgen(
     sim: *const relaymap_sim,
@@ -141,19 +185,55 @@ pub unsafe extern "C" fn relaymap_sim_write_loadgen(
     written: *mut bool,
 ) -> relaymap_result {
     guard("relaymap_sim_write_loadgen", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let s = unsafe { arg_ref(sim, "sim") }?;
-        let written = arg_out(written, "written")?;
-        if record_size < 32 {
-            return Err(Failure::invalid(format!(
-                "record_size {record_size} (a load generator record is >= 32 bytes)"
-            )));
-        }
-        let w = s.sim.write_loadgen(cpu, seq, record_size)?;
-        // SAFETY: checked non-NULL.
-        unsafe { put(written, w == WriteOutcome::Written) };
-        Ok(())
+        // SAFETY: the caller's pointers, as documented above.
+        unsafe { sim_write_loadgen(sim, cpu, seq, record_size, written, true) }
     })
+}
+
+/// Like `relaymap_sim_write_loadgen()`, but as relaymap_loadgen.ko's
+/// lossless mode (`relaymap_try_write()`): `*written` is false if the
+/// buffer was full and the record was refused *without* counting a drop;
+/// retry it once the consumer has freed space.
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_sim_try_write_loadgen(
+    sim: *const relaymap_sim,
+    cpu: u32,
+    seq: u64,
+    record_size: usize,
+    written: *mut bool,
+) -> relaymap_result {
+    guard("relaymap_sim_try_write_loadgen", || {
+        // SAFETY: the caller's pointers, as documented above.
+        unsafe { sim_write_loadgen(sim, cpu, seq, record_size, written, false) }
+    })
+}
+
+/// # Safety
+/// `sim` is a live handle or NULL, `written` is writable or NULL.
+unsafe fn sim_write_loadgen(
+    sim: *const relaymap_sim,
+    cpu: u32,
+    seq: u64,
+    record_size: usize,
+    written: *mut bool,
+    count_drop: bool,
+) -> FfiResult {
+    // SAFETY: the caller passes a live handle or NULL.
+    let s = unsafe { arg_ref(sim, "sim") }?;
+    let written = arg_out(written, "written")?;
+    if record_size < 32 {
+        return Err(Failure::invalid(format!(
+            "record_size {record_size} (a load generator record is >= 32 bytes)"
+        )));
+    }
+    let w = if count_drop {
+        s.sim.write_loadgen(cpu, seq, record_size)?
+    } else {
+        s.sim.try_write_loadgen(cpu, seq, record_size)?
+    };
+    // SAFETY: checked non-NULL.
+    unsafe { put(written, w == WriteOutcome::Written) };
+    Ok(())
 }
 
 /// Closes the current sub-buffer of `cpu` (or of every CPU with

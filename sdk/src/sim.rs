@@ -17,7 +17,8 @@
 //! The producer reproduces the hard cases of the real module: relay's order
 //! (the reader is woken and relay counts a sub-buffer *before* its header is
 //! final; only the module's published `produced` is safe), a full buffer
-//! that drops records (counted), and overwrite laps (counted).
+//! that drops records (counted; the `try_write_*` variants refuse without
+//! counting, like `relaymap_try_write()`), and overwrite laps (counted).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -66,8 +67,13 @@ pub enum WriteOutcome {
     /// The record is in the buffer.
     Written,
     /// The buffer was full (no-overwrite): the record was dropped and
-    /// counted, as the module does.
+    /// counted, as the module's `relaymap_write()` does.
     Dropped,
+    /// The buffer was full (no-overwrite) and the write was refused
+    /// *without* counting a drop, as the module's `relaymap_try_write()`
+    /// does (for lossless writers that retry). Only the `try_write_*`
+    /// functions return it.
+    Full,
 }
 
 /// A corruption to apply to the next sub-buffer a CPU closes (to test
@@ -381,7 +387,17 @@ impl SimCore {
         self.wake();
     }
 
-    fn write_with(&self, cpu: u32, len: usize, fill: impl FnOnce(*mut u8)) -> Result<WriteOutcome> {
+    /// Writes `len` bytes into `cpu`'s open sub-buffer (opening one if
+    /// needed). When the buffer is full: counts a drop and returns
+    /// `Dropped` if `count_drop` (`relaymap_write()`), else returns `Full`
+    /// and counts nothing (`relaymap_try_write()`).
+    fn write_with(
+        &self,
+        cpu: u32,
+        len: usize,
+        count_drop: bool,
+        fill: impl FnOnce(*mut u8),
+    ) -> Result<WriteOutcome> {
         let i = *self.info();
         let cap = (i.subbuf_size - u64::from(i.header_size)) as usize;
         if len > cap {
@@ -402,6 +418,9 @@ impl SimCore {
             self.try_open(cpu, st, base);
         }
         if st.has_open.load(Ordering::Relaxed) == 0 {
+            if !count_drop {
+                return Ok(WriteOutcome::Full);
+            }
             st.records_dropped.fetch_add(1, Ordering::Relaxed);
             st.dropped_since_close.fetch_add(1, Ordering::Relaxed);
             return Ok(WriteOutcome::Dropped);
@@ -742,7 +761,9 @@ impl SimChannel {
     }
 
     /// Writes one framed record (`struct relaymap_record` + data, padded to
-    /// 8 bytes) with the current CLOCK_MONOTONIC time.
+    /// 8 bytes) with the current CLOCK_MONOTONIC time, like
+    /// `relaymap_write()`: a full buffer (no-overwrite) drops the record and
+    /// counts it ([`WriteOutcome::Dropped`]).
     pub fn write_record(&self, cpu: u32, type_: u16, data: &[u8]) -> Result<WriteOutcome> {
         self.write_record_ts(cpu, type_, now_ns(), data)
     }
@@ -755,12 +776,41 @@ impl SimChannel {
         ts_ns: u64,
         data: &[u8],
     ) -> Result<WriteOutcome> {
+        self.record_with(cpu, type_, ts_ns, data, true)
+    }
+
+    /// Like [`SimChannel::write_record`], but like `relaymap_try_write()`:
+    /// a full buffer refuses the record *without* counting a drop
+    /// ([`WriteOutcome::Full`]), for lossless writers that retry.
+    pub fn try_write_record(&self, cpu: u32, type_: u16, data: &[u8]) -> Result<WriteOutcome> {
+        self.try_write_record_ts(cpu, type_, now_ns(), data)
+    }
+
+    /// [`SimChannel::try_write_record`] with an explicit timestamp.
+    pub fn try_write_record_ts(
+        &self,
+        cpu: u32,
+        type_: u16,
+        ts_ns: u64,
+        data: &[u8],
+    ) -> Result<WriteOutcome> {
+        self.record_with(cpu, type_, ts_ns, data, false)
+    }
+
+    fn record_with(
+        &self,
+        cpu: u32,
+        type_: u16,
+        ts_ns: u64,
+        data: &[u8],
+        count_drop: bool,
+    ) -> Result<WriteOutcome> {
         let size = abi::RECORD_HEADER_SIZE + data.len();
         let aligned = size.div_ceil(abi::RELAYMAP_RECORD_ALIGN) * abi::RELAYMAP_RECORD_ALIGN;
         let mut hdr = Vec::with_capacity(abi::RECORD_HEADER_SIZE);
         records::encode_record(&mut hdr, type_, ts_ns, &[]);
         hdr[0..4].copy_from_slice(&(size as u32).to_le_bytes());
-        self.core.write_with(cpu, aligned, |dst| {
+        self.core.write_with(cpu, aligned, count_drop, |dst| {
             // SAFETY: write_with hands out `aligned` writable bytes of the
             // open sub-buffer (checked against its capacity), which no
             // reader slices before the sub-buffer is committed.
@@ -776,19 +826,45 @@ impl SimChannel {
         })
     }
 
-    /// Writes unframed bytes (like `relaymap_write_raw()`).
+    /// Writes unframed bytes (like `relaymap_write_raw()`); a full buffer
+    /// drops and counts them ([`WriteOutcome::Dropped`]).
     pub fn write_raw(&self, cpu: u32, bytes: &[u8]) -> Result<WriteOutcome> {
-        self.core.write_with(cpu, bytes.len(), |dst| {
-            // SAFETY: as in `write_record_ts`: `bytes.len()` writable bytes.
+        self.raw_with(cpu, bytes, true)
+    }
+
+    /// Like [`SimChannel::write_raw`], but a full buffer refuses the bytes
+    /// without counting a drop ([`WriteOutcome::Full`]).
+    pub fn try_write_raw(&self, cpu: u32, bytes: &[u8]) -> Result<WriteOutcome> {
+        self.raw_with(cpu, bytes, false)
+    }
+
+    fn raw_with(&self, cpu: u32, bytes: &[u8], count_drop: bool) -> Result<WriteOutcome> {
+        self.core.write_with(cpu, bytes.len(), count_drop, |dst| {
+            // SAFETY: as in `record_with`: `bytes.len()` writable bytes.
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) }
         })
     }
 
     /// Writes a load generator record (`RELAYMAP_REC_LOADGEN`) of
-    /// `record_size` bytes, exactly as `relaymap_loadgen.ko` frames it.
+    /// `record_size` bytes, exactly as `relaymap_loadgen.ko` frames it; a
+    /// full buffer drops and counts it ([`WriteOutcome::Dropped`]), as the
+    /// load generator's drop mode (`relaymap_write()`).
     pub fn write_loadgen(&self, cpu: u32, seq: u64, record_size: usize) -> Result<WriteOutcome> {
         let d = records::loadgen_data(seq, cpu, record_size);
         self.write_record(cpu, abi::RELAYMAP_REC_LOADGEN, &d)
+    }
+
+    /// Like [`SimChannel::write_loadgen`], but a full buffer refuses the
+    /// record without counting a drop ([`WriteOutcome::Full`]), as the load
+    /// generator's lossless mode (`relaymap_try_write()`, then retry).
+    pub fn try_write_loadgen(
+        &self,
+        cpu: u32,
+        seq: u64,
+        record_size: usize,
+    ) -> Result<WriteOutcome> {
+        let d = records::loadgen_data(seq, cpu, record_size);
+        self.try_write_record(cpu, abi::RELAYMAP_REC_LOADGEN, &d)
     }
 
     /// Closes the current sub-buffer of one CPU or all (if it has data).

@@ -75,6 +75,7 @@ fn run(geo: SimGeometry, mode: Mode, ops: Vec<Op>) {
                 match sim.write_loadgen(cpu, s, size).unwrap() {
                     WriteOutcome::Written => written[cpu as usize].push(s),
                     WriteOutcome::Dropped => dropped[cpu as usize] += 1,
+                    WriteOutcome::Full => unreachable!("write never reports Full"),
                 }
             }
             Op::Flush => ch.flush().unwrap(),

@@ -37,9 +37,12 @@ fn lossless_roundtrip() {
     for _ in 0..50 {
         for cpu in 0..2u32 {
             for _ in 0..37 {
-                match sim.write_loadgen(cpu, next[cpu as usize], 96).unwrap() {
+                // Lossless: a full buffer refuses without counting; retry
+                // the same seq after the next drain.
+                match sim.try_write_loadgen(cpu, next[cpu as usize], 96).unwrap() {
                     WriteOutcome::Written => next[cpu as usize] += 1,
-                    WriteOutcome::Dropped => break,
+                    WriteOutcome::Full => break,
+                    WriteOutcome::Dropped => unreachable!("try_write never counts a drop"),
                 }
             }
         }
@@ -72,6 +75,51 @@ fn drops_are_counted() {
     let mut seqs = vec![Vec::new()];
     drain_seqs(&mut ch, &mut seqs);
     assert_eq!(ch.loss().records_dropped, dropped);
+}
+
+/// A full buffer: `try_write_*` refuses without counting (like
+/// `relaymap_try_write()`), `write_*` drops and counts (like
+/// `relaymap_write()`); the refused record is written once space frees.
+#[test]
+fn try_write_refuses_without_counting() {
+    let sim = SimChannel::create_temp(geo(1024, 2, 1), Mode::NoOverwrite).unwrap();
+    let mut ch = sim.consumer().unwrap();
+    let mut seq = 0;
+    while sim.try_write_loadgen(0, seq, 64).unwrap() == WriteOutcome::Written {
+        seq += 1;
+    }
+    assert!(seq > 0);
+    // Full now: every try variant refuses, none counts.
+    assert_eq!(
+        sim.try_write_loadgen(0, seq, 64).unwrap(),
+        WriteOutcome::Full
+    );
+    assert_eq!(
+        sim.try_write_record(0, relaymap::abi::RELAYMAP_REC_USER, b"x")
+            .unwrap(),
+        WriteOutcome::Full
+    );
+    assert_eq!(sim.try_write_raw(0, &[0; 8]).unwrap(), WriteOutcome::Full);
+    assert_eq!(sim.stats(Some(0)).unwrap().records_dropped, 0);
+    assert_eq!(sim.cursor(0).unwrap().records_dropped, 0);
+    assert_eq!(ch.loss().records_dropped, 0);
+    // The counting write drops and counts.
+    assert_eq!(
+        sim.write_loadgen(0, seq, 64).unwrap(),
+        WriteOutcome::Dropped
+    );
+    assert_eq!(sim.stats(Some(0)).unwrap().records_dropped, 1);
+    // The consumer frees space: the refused seq goes in (lossless).
+    let mut seqs = vec![Vec::new()];
+    drain_seqs(&mut ch, &mut seqs);
+    assert_eq!(
+        sim.try_write_loadgen(0, seq, 64).unwrap(),
+        WriteOutcome::Written
+    );
+    sim.flush(None).unwrap();
+    drain_seqs(&mut ch, &mut seqs);
+    assert_eq!(seqs[0], (0..=seq).collect::<Vec<_>>());
+    assert_eq!(ch.loss().records_dropped, 1);
 }
 
 #[test]

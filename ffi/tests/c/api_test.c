@@ -119,6 +119,8 @@ static void test_errors_without_channel(void)
 	EXPECT_NULL_ARG(relaymap_sim_create(NULL, 4096, 2, 1, false, NULL), "out");
 	EXPECT_NULL_ARG(relaymap_sim_write_loadgen(NULL, 0, 0, 64, &flag), "sim");
 	EXPECT_NULL_ARG(relaymap_sim_write_record(NULL, 0, 0x100, NULL, 0, &flag), "sim");
+	EXPECT_NULL_ARG(relaymap_sim_try_write_loadgen(NULL, 0, 0, 64, &flag), "sim");
+	EXPECT_NULL_ARG(relaymap_sim_try_write_record(NULL, 0, 0x100, NULL, 0, &flag), "sim");
 	EXPECT_NULL_ARG(relaymap_sim_flush(NULL, -1), "sim");
 	EXPECT_NULL_ARG(relaymap_sim_stats(NULL, -1, &s), "sim");
 	EXPECT(relaymap_sim_dir(NULL) == NULL);
@@ -314,6 +316,19 @@ static void test_channel(void)
 		EXPECT_RC(relaymap_sim_write_loadgen(sim, 1, seq, 64, &w), RELAYMAP_OK);
 	EXPECT_RC(relaymap_sim_stats(sim, 1, &s), RELAYMAP_OK);
 	EXPECT(s.records_written + s.records_dropped == 400 && s.records_dropped > 0);
+	/* Still full: the try variants refuse without counting a drop. */
+	{
+		uint64_t before = s.records_dropped;
+
+		EXPECT_RC(relaymap_sim_try_write_loadgen(sim, 1, 400, 64, &w), RELAYMAP_OK);
+		EXPECT(!w);
+		EXPECT_RC(relaymap_sim_try_write_record(sim, 1, RELAYMAP_REC_USER,
+							(const uint8_t *)hello, 5, &w), RELAYMAP_OK);
+		EXPECT(!w);
+		EXPECT_RC(relaymap_sim_stats(sim, 1, &s), RELAYMAP_OK);
+		EXPECT(s.records_dropped == before);
+		EXPECT(s.records_written + s.records_dropped == 400);
+	}
 	EXPECT_RC(relaymap_channel_acquire(ch, 1, &b), RELAYMAP_OK);
 	EXPECT(b.len > 0);
 	EXPECT_RC(relaymap_batch_release(ch), RELAYMAP_OK);
