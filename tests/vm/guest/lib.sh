@@ -77,6 +77,14 @@ lg_set() {
 	echo "$2" >"$LG_PARAMS/$1" || fail "set loadgen parameter $1=$2"
 }
 
+# dump_wait PID WHAT ERRFILE: wait for a background relaymap-dump; unless
+# it exits 0, show ERRFILE and fail with its exit status.
+dump_wait() {
+	wait "$1"
+	_rc=$?
+	[ "$_rc" = 0 ] || { cat "$3"; fail "relaymap-dump exited $_rc $2"; }
+}
+
 # rm_dir NAME: print the debugfs folder of channel NAME.
 rm_dir() {
 	echo "$RM_DEBUGFS/$1"

@@ -28,7 +28,7 @@ lg_wait_idle
 lg_status >/tmp/status
 cat /tmp/status
 kill -INT "$pid"
-wait "$pid" || { cat /tmp/dump.err; fail "relaymap-dump exited $?"; }
+dump_wait "$pid" "" /tmp/dump.err
 cat /tmp/dump.err
 ls -l /tmp/out
 relaymap-dump verify /tmp/out --loadgen-status /tmp/status >/tmp/verify.out

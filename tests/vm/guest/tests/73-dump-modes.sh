@@ -36,7 +36,7 @@ echo "after 1.5 s: $n bytes on disk"
 lg_wait_idle
 lg_status >/tmp/s
 kill -INT "$pid"
-wait "$pid" || fail "relaymap-dump exited $?"
+dump_wait "$pid" "" /tmp/lr.err
 check_verify /tmp/lr --loadgen-status /tmp/s
 
 echo "--- merged stdout"
@@ -50,7 +50,7 @@ lg_start
 lg_wait_idle
 lg_status >/tmp/s
 kill -INT "$pid"
-wait "$pid" || { cat /tmp/m.err; fail "relaymap-dump -o - exited $?"; }
+dump_wait "$pid" "with -o -" /tmp/m.err
 cat /tmp/m.err
 check_verify /tmp/merged.bin --loadgen-status /tmp/s
 rm -f /tmp/merged.bin
@@ -66,7 +66,7 @@ lg_start
 lg_wait_idle
 lg_status >/tmp/s
 kill -INT "$pid"
-wait "$pid" || fail "relaymap-dump --rotate exited $?"
+dump_wait "$pid" "with --rotate" /tmp/r.err
 ls -l /tmp/rot
 [ -f /tmp/rot/cpu0.out.2 ] || fail "no rotated file cpu0.out.2"
 for f in /tmp/rot/*; do
@@ -86,7 +86,7 @@ lg_start
 lg_wait_idle
 lg_status >/tmp/s
 kill -INT "$pid"
-wait "$pid" || fail "relaymap-dump --raw exited $?"
+dump_wait "$pid" "with --raw" /tmp/raw.err
 check_verify /tmp/raw --loadgen-status /tmp/s
 rm_unload
 echo "ok: flush interval, merged stream, rotation, raw"

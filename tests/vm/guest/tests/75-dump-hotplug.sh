@@ -65,7 +65,7 @@ run_case() {
 	lg_status >"/tmp/$name.status"
 	cat "/tmp/$name.status"
 	kill -INT "$pid"
-	wait "$pid" || { cat "/tmp/$name.err"; fail "$name: relaymap-dump exited $?"; }
+	dump_wait "$pid" "($name)" "/tmp/$name.err"
 	cat "/tmp/$name.err"
 	n=$(grep -c "^relaymap-dump: cpu1 came online, dumping it to $dest\$" "/tmp/$name.err")
 	assert_eq "$n" 1 "$name: 'cpu1 came online' messages"
