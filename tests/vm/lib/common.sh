@@ -68,7 +68,7 @@ ensure_host_packages() {
 	say "installing host packages: ${missing[*]}"
 	mkdir -p "$CACHE"
 	export DEBIAN_FRONTEND=noninteractive
-	local aopt=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+	local aopt=(-q -y -o Acquire::Retries=3 -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 	# Update the index once if a package has no candidate (fresh machine).
 	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -print -quit 2>/dev/null)" ] ||
 		! apt-get "${aopt[@]}" --no-install-recommends -s install "${missing[@]}" >/dev/null 2>&1; then
@@ -118,7 +118,7 @@ EOF
 	PAPT=(-o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=$d/empty"
 		-o "Dir::Etc::PreferencesParts=$d/empty" -o "Dir::Etc::Preferences=$d/empty/none"
 		-o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o "APT::Sandbox::User=root"
-		-o "Acquire::Languages=none" -q)
+		-o "Acquire::Languages=none" -o Acquire::Retries=3 -o Acquire::Check-Valid-Until=false -q)
 }
 
 # papt_update SET [force]: refresh the private index when stale.

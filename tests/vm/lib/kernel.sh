@@ -102,6 +102,13 @@ fetch_debian_kernel() {
 # folder bind-mounted at /build. Mounts vanish with the namespace.
 sid_run() {
 	cp -L /etc/resolv.conf "$SID_ROOT/etc/resolv.conf" 2>/dev/null || true
+	# Inside the folder, apt retries downloads and accepts a Release file
+	# past its Valid-Until (signatures are still checked): mirrors have
+	# served a sid Release two weeks stale, and "expired" must not fail a
+	# module build.
+	[ ! -d "$SID_ROOT/etc/apt/apt.conf.d" ] ||
+		printf 'Acquire::Retries "3";\nAcquire::Check-Valid-Until "false";\n' \
+			>"$SID_ROOT/etc/apt/apt.conf.d/80relaymap"
 	mkdir -p "$SID_ROOT/build"
 	# shellcheck disable=SC2016 # expanded by the inner sh
 	unshare -m --propagation private -- /bin/sh -c '
@@ -117,8 +124,13 @@ sid_bootstrap() {
 	say "sid: debootstrap --variant=minbase sid (first run only, ~1 min)"
 	rm -rf "$SID_ROOT"
 	mkdir -p "$(dirname "$SID_ROOT")"
-	run_quiet "$CACHE/sid/debootstrap.log" debootstrap --variant=minbase sid "$SID_ROOT" "$DEBIAN_MIRROR" ||
-		die "debootstrap sid failed"
+	# One retry: a download that fails half-way leaves nothing usable.
+	if ! run_quiet "$CACHE/sid/debootstrap.log" debootstrap --variant=minbase sid "$SID_ROOT" "$DEBIAN_MIRROR"; then
+		say "sid: debootstrap failed, retrying once"
+		rm -rf "$SID_ROOT"
+		run_quiet "$CACHE/sid/debootstrap.log" debootstrap --variant=minbase sid "$SID_ROOT" "$DEBIAN_MIRROR" ||
+			die "debootstrap sid failed (see $CACHE/sid/debootstrap.log)"
+	fi
 	run_quiet "$CACHE/sid/install.log" sid_run apt-get -q -y --no-install-recommends install make dwarves ||
 		die "sid: installing make and dwarves failed"
 	touch "$SID_ROOT/.relaymap-ready" "$CACHE/sid/updated"
