@@ -18,14 +18,6 @@ REC=128 # bytes per record, header included
 
 say() { echo "demo: $*"; }
 now_cs() { awk '{ printf "%d\n", $1 * 100 }' /proc/uptime; }
-lg_wait_idle() {
-	_i=0
-	while [ "$(lg_status | awk '$1 == "state" { print $2 }')" != idle ]; do
-		sleep 0.05
-		_i=$((_i + 1))
-		[ "$_i" -lt 6000 ] || fail "load generator still running after 300 s"
-	done
-}
 json() { # FIELD FILE: first numeric value of "FIELD" in a stats JSON
 	awk -F': ' -v k="\"$1\"" '$1 ~ k"$" { sub(",", "", $2); print $2; exit }' "$2"
 }
@@ -56,7 +48,7 @@ pid=$!
 sleep 0.5
 t0=$(now_cs)
 lg_start
-lg_wait_idle
+lg_wait_idle 300
 t1=$(now_cs)
 lg_status >/tmp/status
 kill -INT "$pid"
@@ -80,7 +72,7 @@ preload() {
 	rm_load name=demo subbuf_size=1048576 n_subbufs=32
 	lg_load channel=demo record_size=$REC mode=lossless count=$PRE
 	lg_start
-	lg_wait_idle
+	lg_wait_idle 300
 	lg_status >/tmp/status
 	[ "$(lg_stat written total)" = $((PRE * ncpu)) ] || fail "preload: $(lg_stat written total) records"
 }

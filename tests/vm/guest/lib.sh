@@ -56,6 +56,30 @@ lg_stop() {
 	echo stop >"$LG_DEBUGFS/control" || fail "loadgen stop"
 }
 
+# lg_wait_idle [MAX_S]: wait until the load generator's writers have all
+# ended (state idle); fail after MAX_S seconds (default 240).
+lg_wait_idle() {
+	_max=$((${1:-240} * 10))
+	_i=0
+	while [ "$(lg_status | awk '$1 == "state" { print $2 }')" != idle ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+		[ "$_i" -lt "$_max" ] || fail "load generator still running after ${1:-240} s"
+	done
+}
+
+# check_verify DUMP ARGS...: relaymap-dump verify DUMP ARGS, printed; fail
+# unless it exits 0 and reports 0 lost, 0 corrupt.
+check_verify() {
+	_d=$1
+	shift
+	relaymap-dump verify "$_d" "$@" >/tmp/verify.out
+	_rc=$?
+	cat /tmp/verify.out
+	[ "$_rc" = 0 ] || fail "verify $_d exited $_rc"
+	grep -q ' 0 lost, 0 corrupt$' /tmp/verify.out || fail "verify $_d: loss or corruption"
+}
+
 # lg_status: print the load generator's status file.
 lg_status() {
 	cat "$LG_DEBUGFS/status" || fail "read $LG_DEBUGFS/status"
@@ -124,16 +148,7 @@ ffi_run() {
 		sleep 0.1
 	done
 	lg_start
-	i=0
-	while [ "$(lg_status | awk '$1 == "state" { print $2 }')" != idle ]; do
-		i=$((i + 1))
-		if [ "$i" -gt 2400 ]; then
-			lg_status
-			kill "$pid"
-			fail "load generator still running after 240 s"
-		fi
-		sleep 0.1
-	done
+	lg_wait_idle 240
 	lg_status
 	kill -TERM "$pid"
 	rc=0

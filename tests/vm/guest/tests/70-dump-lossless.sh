@@ -9,22 +9,13 @@
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
-lg_wait_idle() {
-	_i=0
-	while [ "$(lg_status | awk '$1 == "state" { print $2 }')" != idle ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-		[ "$_i" -lt 2400 ] || fail "load generator still running after 240 s"
-	done
-}
-
 rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=64 mode=lossless count=200000
 relaymap-dump "$(rm_dir dump)" -o /tmp/out --stats-json /tmp/stats.json 2>/tmp/dump.err &
 pid=$!
 sleep 0.5
 lg_start
-lg_wait_idle
+lg_wait_idle 240
 lg_status >/tmp/status
 cat /tmp/status
 kill -INT "$pid"

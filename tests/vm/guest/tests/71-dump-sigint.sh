@@ -11,15 +11,6 @@
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
-lg_wait_idle() {
-	_i=0
-	while [ "$(lg_status | awk '$1 == "state" { print $2 }')" != idle ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-		[ "$_i" -lt 600 ] || fail "load generator still running after 60 s"
-	done
-}
-
 # wait_bytes DIR KIB MAX_S: wait until the files in DIR hold KIB KiB, or
 # MAX_S seconds have passed.
 wait_bytes() {
@@ -32,16 +23,6 @@ wait_bytes() {
 	done
 }
 
-check_verify() { # DIR ARGS...: run verify, print it, fail unless 0 lost/corrupt
-	_d=$1
-	shift
-	relaymap-dump verify "$_d" "$@" >/tmp/verify.out
-	_rc=$?
-	cat /tmp/verify.out
-	[ "$_rc" = 0 ] || fail "verify $_d exited $_rc"
-	grep -q ' 0 lost, 0 corrupt$' /tmp/verify.out || fail "verify $_d: loss or corruption"
-}
-
 rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=128 mode=lossless count=250000
 
@@ -50,7 +31,7 @@ relaymap-dump "$(rm_dir dump)" -o /tmp/d1 2>/tmp/d1.err &
 pid=$!
 sleep 0.3
 lg_start
-lg_wait_idle
+lg_wait_idle 60
 lg_status >/tmp/s1
 kill -INT "$pid"
 dump_wait "$pid" "on SIGINT" /tmp/d1.err
@@ -86,7 +67,7 @@ relaymap-dump "$(rm_dir dump)" -o /tmp/d3 2>/tmp/d3.err &
 pid=$!
 sleep 0.3
 lg_start
-lg_wait_idle
+lg_wait_idle 60
 lg_status >/tmp/s3
 kill -TERM "$pid"
 dump_wait "$pid" "on SIGTERM" /tmp/d3.err

@@ -5,21 +5,6 @@
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
-lg_wait_idle() {
-	_i=0
-	while [ "$(lg_status | awk '$1 == "state" { print $2 }')" != idle ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-		[ "$_i" -lt 1200 ] || fail "load generator still running after 120 s"
-	done
-}
-check_verify() {
-	relaymap-dump verify "$@" >/tmp/verify.out
-	_rc=$?
-	cat /tmp/verify.out
-	[ "$_rc" = 0 ] || fail "verify $* exited $_rc"
-}
-
 rm_load name=dump subbuf_size=262144 n_subbufs=8
 
 echo "--- low rate, --flush-interval 200ms"
@@ -33,7 +18,7 @@ sleep 1.5
 n=$(cat /tmp/lr/cpu*.out | wc -c)
 echo "after 1.5 s: $n bytes on disk"
 [ "$n" -ge 6400 ] || fail "partial sub-buffers did not reach the files ($n bytes)"
-lg_wait_idle
+lg_wait_idle 120
 lg_status >/tmp/s
 kill -INT "$pid"
 dump_wait "$pid" "" /tmp/lr.err
@@ -47,7 +32,7 @@ relaymap-dump "$(rm_dir dump)" -o - >/tmp/merged.bin 2>/tmp/m.err &
 pid=$!
 sleep 0.3
 lg_start
-lg_wait_idle
+lg_wait_idle 120
 lg_status >/tmp/s
 kill -INT "$pid"
 dump_wait "$pid" "with -o -" /tmp/m.err
@@ -63,7 +48,7 @@ relaymap-dump "$(rm_dir dump)" -o /tmp/rot --rotate 1M 2>/tmp/r.err &
 pid=$!
 sleep 0.3
 lg_start
-lg_wait_idle
+lg_wait_idle 120
 lg_status >/tmp/s
 kill -INT "$pid"
 dump_wait "$pid" "with --rotate" /tmp/r.err
@@ -83,7 +68,7 @@ relaymap-dump "$(rm_dir dump)" -o /tmp/raw --raw 2>/tmp/raw.err &
 pid=$!
 sleep 0.3
 lg_start
-lg_wait_idle
+lg_wait_idle 120
 lg_status >/tmp/s
 kill -INT "$pid"
 dump_wait "$pid" "with --raw" /tmp/raw.err

@@ -16,15 +16,6 @@ on=/sys/devices/system/cpu/cpu1/online
 # Whatever happens, leave cpu1 online for the next tests.
 trap 'echo 1 >"$on" 2>/dev/null' EXIT
 
-lg_wait_idle() {
-	_i=0
-	while [ "$(lg_status | awk '$1 == "state" { print $2 }')" != idle ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-		[ "$_i" -lt 1200 ] || fail "load generator still running after 120 s"
-	done
-}
-
 offline_cpu1() {
 	echo 0 >"$on" 2>/dev/null || skip "cannot offline cpu1 (echo 0 > $on failed)"
 	[ "$(cat "$on")" = 0 ] || skip "cpu1 still online after echo 0 > $on"
@@ -61,7 +52,7 @@ run_case() {
 	echo 1 >"$on" || fail "echo 1 > $on"
 	[ -e "$d/cpu1" ] || fail "$d/cpu1 did not appear when cpu1 came online"
 	lg_start
-	lg_wait_idle
+	lg_wait_idle 120
 	lg_status >"/tmp/$name.status"
 	cat "/tmp/$name.status"
 	kill -INT "$pid"
