@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,8 +22,9 @@ use crate::report::human;
 pub struct ReadCopyArgs {
     /// The channel directory.
     pub channel: PathBuf,
-    /// Output directory for cpuN.read files.
-    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    /// Output directory for cpuN.read files, or `-` for one stream on
+    /// stdout (e.g. to /dev/null, to time the consumer without the sink).
+    #[arg(short = 'o', long = "output", value_name = "DIR|-")]
     pub output: PathBuf,
     /// Stop after this long (default: until SIGINT/SIGTERM).
     #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
@@ -57,10 +58,13 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
     let mut cpus: Vec<(u32, File, File)> = Vec::new();
     let rd = std::fs::read_dir(&args.channel)
         .map_err(|e| Failure::NotAChannel(format!("{}: {e}", args.channel.display())))?;
-    std::fs::create_dir_all(&args.output).map_err(|source| Failure::Output {
-        path: args.output.clone(),
-        source,
-    })?;
+    let to_stdout = args.output == std::path::Path::new("-");
+    if !to_stdout {
+        std::fs::create_dir_all(&args.output).map_err(|source| Failure::Output {
+            path: args.output.clone(),
+            source,
+        })?;
+    }
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
         let Some(cpu) = name.strip_prefix("cpu").and_then(|c| c.parse::<u32>().ok()) else {
@@ -72,8 +76,17 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
             }
             _ => Failure::Other(anyhow::anyhow!("{}: {e}", ent.path().display())),
         })?;
-        let path = args.output.join(format!("cpu{cpu}.read"));
-        let out = File::create(&path).map_err(|source| Failure::Output { path, source })?;
+        let out = if to_stdout {
+            // Unbuffered, like the files: a duplicate of fd 1.
+            let fd = std::io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| Failure::Other(e.into()))?;
+            File::from(fd)
+        } else {
+            let path = args.output.join(format!("cpu{cpu}.read"));
+            File::create(&path).map_err(|source| Failure::Output { path, source })?
+        };
         cpus.push((cpu, input, out));
     }
     if cpus.is_empty() {
@@ -121,13 +134,16 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    for (_, _, out) in &cpus {
-        let _ = out.sync_all();
+    if !to_stdout {
+        for (_, _, out) in &cpus {
+            out.sync_all()
+                .map_err(|e| Failure::write(args.output.clone(), e))?;
+        }
     }
     let (user, sys) = crate::report::cpu_user_sys_s();
     let cpu = user + sys;
     let (faults, switches) = crate::report::faults_and_switches();
-    println!(
+    eprintln!(
         "read-copy: {} in {:.3} s ({:.1} MB/s), {} read() calls, {:.2} CPU-s ({:.2} user, {}/CPU-s), {faults} page faults, {switches} context switches",
         human(bytes),
         secs,

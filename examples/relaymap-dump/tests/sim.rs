@@ -754,3 +754,70 @@ fn cpu_coming_online_joins_the_merged_stream() {
     );
     assert_late_cpu_dumped(&f, &o, &j, &f.path("merged.bin"), n);
 }
+
+/// `read-copy` (the demo's baseline) over a simulated channel, whose cpuN
+/// files are plain files: read() returns them whole, so the output must be
+/// their exact bytes, per CPU in a folder or one stream on stdout.
+#[test]
+fn read_copy_copies_every_byte_to_files_and_stdout() {
+    let f = Fixture::new(geo(4 << 10, 4, 2));
+    write_lossless(&f.sim, 0, 0..100);
+    write_lossless(&f.sim, 1, 0..60);
+    f.sim.flush(None).expect("flush");
+    let chan = f.chan().to_str().unwrap();
+    let cpu_bytes = |cpu: u32| fs::read(f.chan().join(format!("cpu{cpu}"))).expect("cpu file");
+
+    let out = f.out();
+    let o = run(&["read-copy", chan, "-o", out.to_str().unwrap(), "--drain"]);
+    assert_ok(&o, "read-copy -o DIR");
+    assert!(o.stdout.is_empty(), "the summary goes to stderr");
+    assert!(
+        text(&o.stderr).starts_with("read-copy: "),
+        "{}",
+        text(&o.stderr)
+    );
+    for cpu in 0..2 {
+        let got = fs::read(out.join(format!("cpu{cpu}.read"))).expect("cpuN.read");
+        assert_eq!(got, cpu_bytes(cpu), "cpu{cpu}.read");
+    }
+
+    let o = run(&["read-copy", chan, "-o", "-", "--drain", "--buf-size", "4K"]);
+    assert_ok(&o, "read-copy -o -");
+    let want: usize = (0..2).map(|c| cpu_bytes(c).len()).sum();
+    assert_eq!(
+        o.stdout.len(),
+        want,
+        "stdout holds every byte of every cpu file"
+    );
+    let mut sorted = o.stdout.clone();
+    let mut all = [cpu_bytes(0), cpu_bytes(1)].concat();
+    sorted.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(sorted, all, "the same bytes, interleaved by read() pass");
+}
+
+#[test]
+fn read_copy_errors() {
+    let f = Fixture::new(geo(4 << 10, 4, 1));
+    let o = run(&["read-copy", "/nonexistent/relaymap", "-o", "-", "--drain"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let empty = f.path("empty");
+    fs::create_dir(&empty).unwrap();
+    let o = run(&["read-copy", empty.to_str().unwrap(), "-o", "-", "--drain"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no cpuN files"),
+        "{}",
+        text(&o.stderr)
+    );
+    let file = f.path("afile");
+    fs::write(&file, b"x").unwrap();
+    let o = run(&[
+        "read-copy",
+        f.chan().to_str().unwrap(),
+        "-o",
+        file.join("sub").to_str().unwrap(),
+        "--drain",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+}
