@@ -166,6 +166,10 @@ fn for_each_record(files: &[PathBuf], mut f: impl FnMut(u16, u64, &[u8])) -> Res
     Ok(())
 }
 
+/// The key, in the per-CPU table, of what a merged stream holds that names
+/// no CPU.
+const UNATTRIBUTED: u32 = u32::MAX;
+
 /// Runs `verify`; returns the exit code.
 pub fn main(args: VerifyArgs) -> i32 {
     match run(&args) {
@@ -185,14 +189,13 @@ fn run(args: &VerifyArgs) -> Result<i32, Failure> {
         .transpose()?;
     let at_least = args.at_least.as_deref().map(parse_status).transpose()?;
     let mut cpus: BTreeMap<u32, CpuCheck> = BTreeMap::new();
-    let mut framing_errors = 0u64;
     for (file_cpu, files) in dump_files(&args.dump)? {
         let mut check = |type_: u16, _ts: u64, data: &[u8]| {
             let lg = (type_ == abi::RELAYMAP_REC_LOADGEN)
                 .then(|| LoadgenRecord::parse(data))
                 .flatten();
             let Some(lg) = lg else {
-                let c = cpus.entry(file_cpu.unwrap_or(u32::MAX)).or_default();
+                let c = cpus.entry(file_cpu.unwrap_or(UNATTRIBUTED)).or_default();
                 c.bad(format!(
                     "record {} (type {type_:#x}): not a valid loadgen record (checksum/fill)",
                     c.records + c.corrupt
@@ -220,8 +223,7 @@ fn run(args: &VerifyArgs) -> Result<i32, Failure> {
             c.records += 1;
         };
         if let Err(e) = for_each_record(&files, &mut check) {
-            framing_errors += 1;
-            let c = cpus.entry(file_cpu.unwrap_or(u32::MAX)).or_default();
+            let c = cpus.entry(file_cpu.unwrap_or(UNATTRIBUTED)).or_default();
             c.bad(format!("broken framing: {e}"));
         }
         if let Some(c) = file_cpu {
@@ -235,10 +237,16 @@ fn run(args: &VerifyArgs) -> Result<i32, Failure> {
     }
     let (mut total, mut lost, mut corrupt) = (0u64, 0u64, 0u64);
     for (cpu, c) in &cpus {
-        let mut line = format!(
-            "cpu{cpu}: {} records, seq 0..{}, {} missing in seq, {} corrupt",
-            c.records, c.next_seq, c.gaps, c.corrupt
-        );
+        let mut line = if *cpu == UNATTRIBUTED {
+            // Bytes of a merged stream that name no CPU (broken framing, or
+            // records that are not the load generator's).
+            format!("not attributable to a cpu: {} corrupt", c.corrupt)
+        } else {
+            format!(
+                "cpu{cpu}: {} records, seq 0..{}, {} missing in seq, {} corrupt",
+                c.records, c.next_seq, c.gaps, c.corrupt
+            )
+        };
         // Records the kernel accepted but the dump lacks.
         let mut cpu_lost = c.gaps;
         if let Some((attempts, written, dropped)) = exact.as_ref().and_then(|m| m.get(cpu)) {
@@ -265,7 +273,12 @@ fn run(args: &VerifyArgs) -> Result<i32, Failure> {
         lost += cpu_lost;
         corrupt += c.corrupt;
     }
-    let _ = framing_errors;
+    if total == 0 {
+        println!(
+            "no records found in {}: nothing to verify (an empty dump fails)",
+            args.dump.display()
+        );
+    }
     println!("verified {total} records, {lost} lost, {corrupt} corrupt");
     Ok(if lost == 0 && corrupt == 0 && total > 0 {
         code::OK

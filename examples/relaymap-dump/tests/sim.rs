@@ -821,3 +821,43 @@ fn read_copy_errors() {
     ]);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
 }
+
+/// `verify` on what is not a dump: exit 7 with words, never a panic, and
+/// no made-up CPU number for bytes that name none.
+#[test]
+fn verify_rejects_empty_and_garbage_dumps() {
+    let f = Fixture::new(geo(4 << 10, 4, 1));
+    let empty = f.path("empty.bin");
+    fs::write(&empty, b"").unwrap();
+    let o = verify(&empty, &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("no records found"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // Deterministic garbage (xorshift), as a merged stream and as a cpu file.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let garbage: Vec<u8> = (0..50_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let merged = f.path("garbage.bin");
+    fs::write(&merged, &garbage).unwrap();
+    let dir = f.path("garbage-dir");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("cpu0.out"), &garbage).unwrap();
+    for dump in [&merged, &dir] {
+        let o = verify(dump, &[]);
+        let out = text(&o.stdout);
+        assert_eq!(o.status.code(), Some(7), "{}\n{}", out, text(&o.stderr));
+        assert!(out.contains("broken framing"), "{out}");
+        assert!(!out.contains("4294967295"), "{out}");
+        assert!(out.ends_with("0 lost, 1 corrupt\n"), "{out}");
+    }
+}
