@@ -3,6 +3,15 @@
  * relaymap.h - the C API of relaymap (librelaymap): consume relaymap kernel
  * relay channels through read-only shared mappings, without copying.
  *
+ * The model: a channel (relaymap_channel, opened by name through
+ * /dev/relaymap) observes and controls; it never consumes. Per-CPU readers
+ * (relaymap_reader) consume: each holds its CPU's exclusive consumer claim
+ * (a second consumer gets RELAYMAP_ERR_BUSY, naming the holder) and its
+ * own read-only mapping, so CPUs can be consumed from different threads.
+ * A reader takes sub-buffers one at a time (relaymap_reader_next) or as a
+ * batch (relaymap_reader_acquire) and hands them back with
+ * relaymap_reader_release; relaymap_readers_wait waits on many at once.
+ *
  * Conventions:
  *  - Fallible functions return a relaymap_result: RELAYMAP_OK (0) or an
  *    error code. On error, relaymap_last_error() says in words what went
@@ -13,12 +22,13 @@
  *    need not be initialised.
  *  - A panic inside the library is caught and returned as
  *    RELAYMAP_ERR_PANIC.
- *  - Handles (relaymap_channel, relaymap_sim) are opaque. You own what a
- *    _open/_create function gives you and free it with the matching
- *    _close/_free. Views and records are borrowed from the channel: their
- *    pointers are valid until the view (or its batch) is released.
- *  - A channel handle is for one thread at a time (RELAYMAP_ERR_BUSY
- *    otherwise).
+ *  - Handles (relaymap_channel, relaymap_reader, relaymap_sim) are opaque.
+ *    You own what a _open/_create function gives you and free it with the
+ *    matching _close/_free. Slices ({ptr, len}) and records borrow a
+ *    reader's memory: they are valid until the batch they came from is
+ *    released (or the reader closed).
+ *  - A channel may be used from any thread; a reader by one thread at a
+ *    time (RELAYMAP_ERR_HANDLE_IN_USE otherwise).
  *
  * The testing API (relaymap_sim_*: a simulated producer, so that programs
  * can be tested without the kernel module) is declared when RELAYMAP_TESTING
@@ -47,12 +57,6 @@
 #define RELAYMAP_VERSION_STRING "0.1.0"
 
 /**
- * `relaymap_channel_open()` flag: pre-fault the mappings (`MAP_POPULATE`)
- * so that the first pass over each buffer takes no page faults.
- */
-#define RELAYMAP_OPEN_POPULATE 1
-
-/**
  * What a relaymap call did. `RELAYMAP_OK` (0) is success; every other
  * value is a failure whose details are in `relaymap_last_error()`.
  * New codes may be added: treat unknown non-zero values as failures.
@@ -67,9 +71,8 @@ typedef enum relaymap_result {
    */
   RELAYMAP_ERR_NULL_ARGUMENT = 1,
   /**
-   * An argument is out of range or malformed (unknown flags, an empty
-   * path, a negative CPU other than RELAYMAP_ALL_CPUS, an index past the
-   * batch, ...).
+   * An argument is out of range or malformed (an empty name, a negative
+   * CPU other than RELAYMAP_ALL_CPUS, a limit of 0, ...).
    */
   RELAYMAP_ERR_INVALID_ARGUMENT = 2,
   /**
@@ -78,13 +81,15 @@ typedef enum relaymap_result {
    */
   RELAYMAP_ERR_PANIC = 3,
   /**
-   * The handle is being used by another thread right now. A handle is
-   * for one thread at a time.
+   * Another consumer holds the CPU (consuming is exclusive per CPU):
+   * the message names its pid and command, e.g. "channel demo: cpu 1
+   * of the channel is held by pid 4242 (relaymap-dump): ...". Also a
+   * RESET while a consumer or a writer is attached.
    */
   RELAYMAP_ERR_BUSY = 4,
   /**
-   * The call does not fit the handle's state (e.g. releasing a view that
-   * is not the outstanding one).
+   * The call does not fit the handle's state (acquiring while a batch
+   * is outstanding, releasing when none is).
    */
   RELAYMAP_ERR_STATE = 5,
   /**
@@ -92,13 +97,19 @@ typedef enum relaymap_result {
    */
   RELAYMAP_ERR_BUFFER_TOO_SMALL = 6,
   /**
+   * The handle is being used by another thread right now. A reader is
+   * for one thread at a time (different readers are independent).
+   */
+  RELAYMAP_ERR_HANDLE_IN_USE = 7,
+  /**
    * The directory is not a relaymap channel (missing, no control file,
    * the control file does not answer relaymap ioctls).
    */
   RELAYMAP_ERR_NOT_A_CHANNEL = 10,
   /**
-   * A channel file could not be opened for lack of permission (they are
-   * root-only: cpuN 0400, control 0600).
+   * Permission denied: /dev/relaymap (or a channel file) may not be
+   * opened by this user. The message says which group owns the device
+   * (module parameters mode= and group=, kmod's udev rule).
    */
   RELAYMAP_ERR_PERMISSION_DENIED = 11,
   /**
@@ -115,16 +126,16 @@ typedef enum relaymap_result {
   RELAYMAP_ERR_GEOMETRY = 14,
   /**
    * A control operation (ioctl) failed; `relaymap_last_os_error()` has
-   * the errno (e.g. EBUSY for a reset while a writer is registered).
+   * the errno.
    */
   RELAYMAP_ERR_IOCTL = 15,
   /**
-   * The kernel closed the channel (its creator destroyed it); data already
-   * produced can still be drained.
+   * The channel was destroyed by its creator; data already produced can
+   * still be drained.
    */
   RELAYMAP_ERR_CHANNEL_CLOSED = 16,
   /**
-   * The CPU has no buffer in this channel (or is not mapped by it).
+   * The CPU has no buffer in this channel.
    */
   RELAYMAP_ERR_UNKNOWN_CPU = 17,
   /**
@@ -137,18 +148,52 @@ typedef enum relaymap_result {
    */
   RELAYMAP_ERR_SIM = 19,
   /**
+   * The relaymap kernel module is not loaded (no /dev/relaymap).
+   */
+  RELAYMAP_ERR_MODULE_NOT_LOADED = 20,
+  /**
+   * No channel of that name exists; the message lists the ones that do.
+   */
+  RELAYMAP_ERR_NO_SUCH_CHANNEL = 21,
+  /**
+   * The kernel is locked down (Secure Boot: lockdown=integrity) and
+   * refuses debugfs channel files: open the channel by name through
+   * /dev/relaymap (`relaymap_channel_open()`).
+   */
+  RELAYMAP_ERR_LOCKDOWN = 22,
+  /**
+   * debugfs is not mounted (or disabled): open the channel by name
+   * through /dev/relaymap (`relaymap_channel_open()`).
+   */
+  RELAYMAP_ERR_DEBUGFS_NOT_MOUNTED = 23,
+  /**
    * Any other failure.
    */
   RELAYMAP_ERR_OTHER = 99,
 } relaymap_result;
 
 /**
- * An open channel (opaque). Made by `relaymap_channel_open()`, owned by
- * the caller, freed by `relaymap_channel_close()`. One thread at a time: a
- * call while another thread is inside a call on the same handle fails
- * with `RELAYMAP_ERR_BUSY`. Different handles are independent.
+ * An open channel (opaque): an observer and controller that never
+ * consumes. Made by `relaymap_channel_open()` or
+ * `relaymap_channel_open_path()`, owned by the caller, freed by
+ * `relaymap_channel_close()`. Thread-safe: any thread may call it at any
+ * time (calls on one channel are serialised). It hands out per-CPU
+ * readers (`relaymap_reader_open()`, `relaymap_channel_open_readers()`),
+ * which keep what they need of the channel alive: a reader may outlive
+ * its channel handle.
  */
 typedef struct relaymap_channel relaymap_channel;
+
+/**
+ * A reader of one CPU (opaque): holds that CPU's consumer claim (exclusive
+ * across processes) and its read-only mapping. Made by
+ * `relaymap_reader_open()` or `relaymap_channel_open_readers()`, owned by
+ * the caller, freed by `relaymap_reader_close()`. One thread at a time: a
+ * call while another thread is inside a call on the same reader fails
+ * with `RELAYMAP_ERR_HANDLE_IN_USE`. Different readers are independent, so
+ * CPUs can be consumed from different threads.
+ */
+typedef struct relaymap_reader relaymap_reader;
 
 #if defined(RELAYMAP_TESTING)
 /**
@@ -169,7 +214,12 @@ typedef struct relaymap_channel_info {
    */
   char name[64];
   /**
-   * Bytes per sub-buffer.
+   * Channel instance: new at creation and at every reset (every
+   * sub-buffer header carries it).
+   */
+  uint8_t uuid[16];
+  /**
+   * Bytes per sub-buffer (a multiple of `page_size`).
    */
   uint64_t subbuf_size;
   /**
@@ -177,7 +227,7 @@ typedef struct relaymap_channel_info {
    */
   uint64_t n_subbufs;
   /**
-   * Bytes mapped per CPU.
+   * Bytes mapped per CPU (by each reader).
    */
   uint64_t alloc_size;
   /**
@@ -185,19 +235,25 @@ typedef struct relaymap_channel_info {
    */
   uint32_t abi_version;
   /**
-   * Bytes reserved at the start of each sub-buffer for its header.
+   * Bytes of the header at the start of each sub-buffer (the events
+   * start there).
    */
   uint32_t header_size;
   /**
-   * CPUs the kernel can have.
-   */
-  uint32_t nr_cpu_ids;
-  /**
-   * Largest framed record a writer may emit, header included.
+   * Largest framed record a writer may emit, its 16-byte header
+   * included.
    */
   uint32_t max_record_size;
   /**
-   * CPUs this handle maps (see `relaymap_channel_cpus()`).
+   * Largest data of one record (`max_record_size` - 16).
+   */
+  uint32_t max_data_size;
+  /**
+   * The kernel's page size.
+   */
+  uint32_t page_size;
+  /**
+   * CPUs with a buffer (see `relaymap_channel_cpus()`).
    */
   uint32_t n_cpus;
   /**
@@ -208,26 +264,135 @@ typedef struct relaymap_channel_info {
 } relaymap_channel_info;
 
 /**
- * One finished sub-buffer: its payload (`data`, `len`; header and padding
- * stripped) and its header's fields. `data` points into the kernel's
- * buffer (no copy) in no-overwrite mode, into a copy owned by the channel
- * in overwrite mode; either way it is valid until the view is released
- * (`relaymap_view_release()`, or `relaymap_batch_release()` for a view of
- * a batch), the next `relaymap_channel_next()`/`relaymap_channel_acquire()`
- * /`relaymap_channel_reset()` on the channel, or `relaymap_channel_close()`.
- * Read-only: never write through `data`.
+ * The kernel's cursor of one CPU (`GET_CURSOR`), as
+ * `relaymap_channel_cursor()`, `relaymap_channel_cursors()` and
+ * `relaymap_reader_cursor()` report it.
  */
-typedef struct relaymap_view {
+typedef struct relaymap_cpu_cursor {
   /**
-   * The payload (may be a non-NULL dangling pointer when `len` is 0).
+   * Sub-buffers closed and committed.
    */
-  const uint8_t *data;
+  uint64_t produced;
   /**
-   * Payload bytes (= `payload_size`).
+   * Sub-buffers handed back.
+   */
+  uint64_t consumed;
+  /**
+   * Records dropped because the buffer was full (no-overwrite).
+   */
+  uint64_t records_dropped;
+  /**
+   * Unconsumed sub-buffers overwritten (overwrite mode).
+   */
+  uint64_t subbufs_lapped;
+  /**
+   * Writes refused as larger than `max_data_size`.
+   */
+  uint64_t records_rejected;
+  /**
+   * The CPU.
+   */
+  uint32_t cpu;
+  /**
+   * Pid (thread group) of the consumer holding this CPU, 0 if none.
+   */
+  int32_t holder_pid;
+  /**
+   * A consumer (a reader, here or in another process) holds this CPU.
+   */
+  bool held;
+  /**
+   * The channel was destroyed by its creator (drain what is left).
+   */
+  bool destroyed;
+  /**
+   * The holder's command name, NUL-terminated ("" if none).
+   */
+  char holder_comm[16];
+} relaymap_cpu_cursor;
+
+/**
+ * The kernel's counters of one CPU or of the whole channel (`GET_STATS`;
+ * the simulator's `relaymap_sim_stats()` fills the same struct). Each
+ * moves only as described; only a reset sets them back to 0 (except
+ * `resets`).
+ */
+typedef struct relaymap_channel_stats {
+  /**
+   * Records accepted by the module's write API.
+   */
+  uint64_t records_written;
+  /**
+   * Data bytes accepted by the module's write API.
+   */
+  uint64_t bytes_written;
+  /**
+   * Write attempts dropped because the buffer was full (not counted for
+   * `relaymap_try_write()` writers, which retry).
+   */
+  uint64_t records_dropped;
+  /**
+   * Writes refused as larger than `max_data_size`.
+   */
+  uint64_t records_rejected;
+  /**
+   * Sub-buffers closed and committed.
+   */
+  uint64_t subbufs_produced;
+  /**
+   * Sub-buffers handed back by consumers.
+   */
+  uint64_t subbufs_consumed;
+  /**
+   * Unconsumed sub-buffers overwritten (overwrite mode).
+   */
+  uint64_t subbufs_lapped;
+  /**
+   * Sub-buffers closed early by a flush.
+   */
+  uint64_t flushes;
+  /**
+   * Resets since the channel was created (never reset).
+   */
+  uint64_t resets;
+} relaymap_channel_stats;
+
+/**
+ * Read-only bytes: `len` bytes at `ptr` (a non-NULL dangling pointer when
+ * `len` is 0). Layout-compatible with `struct iovec`'s two fields.
+ */
+typedef struct relaymap_slice {
+  /**
+   * The first byte.
+   */
+  const uint8_t *ptr;
+  /**
+   * Number of bytes.
    */
   size_t len;
+} relaymap_slice;
+
+/**
+ * One finished sub-buffer of a reader's outstanding batch. Its slices
+ * point into the kernel's buffer (no copy) in no-overwrite mode, into a
+ * validated copy owned by the reader in overwrite mode; either way they
+ * are valid, and never change, until the batch is released
+ * (`relaymap_reader_release()`, `relaymap_reader_release_until()`) or the
+ * reader is closed. Read-only: never write through them.
+ */
+typedef struct relaymap_subbuf {
   /**
-   * Sub-buffer number on this CPU (from 0; restarts on reset).
+   * The events (records): from `header_size` to the end of the last
+   * record's data. Iterate with `relaymap_record_iter_init()`.
+   */
+  struct relaymap_slice payload;
+  /**
+   * The CTF packet exactly as the kernel wrote it: header and events,
+   * rounded up to the page size (what a dump writes).
+   */
+  struct relaymap_slice packet;
+  /**
+   * Sub-buffer number on this CPU (from 0; restarts at a reset).
    */
   uint64_t seq;
   /**
@@ -239,9 +404,17 @@ typedef struct relaymap_view {
    */
   uint64_t ts_end_ns;
   /**
-   * Records dropped on this CPU (cumulative) when it was closed.
+   * Records dropped on this CPU (buffer full), cumulative, at close.
    */
-  uint64_t records_dropped;
+  uint64_t events_discarded;
+  /**
+   * Writes refused on this CPU (too large), cumulative, at close.
+   */
+  uint64_t events_rejected;
+  /**
+   * Channel instance (`relaymap_channel_info.uuid`).
+   */
+  uint8_t uuid[16];
   /**
    * CPU that owns the buffer.
    */
@@ -251,27 +424,23 @@ typedef struct relaymap_view {
    */
   uint32_t flags;
   /**
-   * Bytes reserved for the header (the payload starts there).
+   * Bytes of the header (the payload starts there in `packet`).
    */
   uint32_t header_size;
-  /**
-   * Payload bytes.
-   */
-  uint32_t payload_size;
-  /**
-   * Unused bytes at the end of the sub-buffer.
-   */
-  uint32_t padding;
-} relaymap_view;
+} relaymap_subbuf;
 
 /**
- * Every sub-buffer one CPU had ready, taken at once
- * (`relaymap_channel_acquire()`): one control call to take them, one to
- * hand them all back (`relaymap_batch_release()`).
+ * The sub-buffers a reader took at once (`relaymap_reader_acquire()`):
+ * `subbufs[0 .. len-1]`, in order, all valid together until the batch is
+ * released (one control call to hand them all back).
  */
 typedef struct relaymap_batch {
   /**
-   * Delivered sub-buffers: `relaymap_batch_view(ch, 0 .. len-1)`.
+   * The delivered sub-buffers (an array owned by the reader).
+   */
+  const struct relaymap_subbuf *subbufs;
+  /**
+   * Number of delivered sub-buffers.
    */
   size_t len;
   /**
@@ -302,17 +471,20 @@ typedef struct relaymap_batch {
 } relaymap_batch;
 
 /**
- * Losses, in exact units.
+ * A reader's losses, in exact units, as of its latest cursor read.
  */
 typedef struct relaymap_loss {
   /**
-   * Records the kernel dropped because the buffer was full
-   * (no-overwrite), cumulative since the channel's last reset, as of the
-   * latest cursor read.
+   * Records the kernel dropped on this CPU because the buffer was full
+   * (no-overwrite), cumulative since the channel's last reset.
    */
   uint64_t records_dropped;
   /**
-   * Sub-buffers this handle never delivered because the kernel lapped
+   * Writes the kernel refused on this CPU as too large, cumulative.
+   */
+  uint64_t records_rejected;
+  /**
+   * Sub-buffers this reader never delivered because the kernel lapped
    * them (overwrite mode), since open.
    */
   uint64_t subbufs_lapped;
@@ -323,50 +495,7 @@ typedef struct relaymap_loss {
 } relaymap_loss;
 
 /**
- * The kernel's counters of one CPU or of the whole channel (`GET_STATS`),
- * and this handle's loss counters.
- */
-typedef struct relaymap_channel_stats {
-  /**
-   * Records accepted by the module's write API.
-   */
-  uint64_t records_written;
-  /**
-   * Payload bytes accepted by the module's write API.
-   */
-  uint64_t bytes_written;
-  /**
-   * Write attempts dropped because the buffer was full.
-   */
-  uint64_t records_dropped;
-  /**
-   * Sub-buffers closed and committed since reset.
-   */
-  uint64_t subbufs_produced;
-  /**
-   * Sub-buffers handed back.
-   */
-  uint64_t subbufs_consumed;
-  /**
-   * Unconsumed sub-buffers overwritten (overwrite mode).
-   */
-  uint64_t subbufs_lapped;
-  /**
-   * Sub-buffers closed early by a flush.
-   */
-  uint64_t flushes;
-  /**
-   * Resets since the channel was created.
-   */
-  uint64_t resets;
-  /**
-   * This handle's losses (the same as `relaymap_channel_loss()`).
-   */
-  struct relaymap_loss loss;
-} relaymap_channel_stats;
-
-/**
- * Iterator over the records of one view: `relaymap_record_iter_init()`,
+ * Iterator over the records of one payload: `relaymap_record_iter_init()`,
  * then `relaymap_record_iter_next()` until it reports no record. A plain
  * struct the caller owns (on the stack is fine); nothing to free. Treat
  * its fields as private.
@@ -385,14 +514,14 @@ typedef struct relaymap_record_iter {
    */
   size_t pos;
   /**
-   * Corrupt framing was met: the iteration is over.
+   * The iteration is over (end reached, or corrupt framing met).
    */
-  bool failed;
+  bool done;
 } relaymap_record_iter;
 
 /**
- * One framed record (`struct relaymap_record` + data) of a view. `data`
- * points into the view's payload and is valid as long as the view.
+ * One record (`struct relaymap_record` + data) of a payload. `data`
+ * points into the payload and is valid as long as it is.
  */
 typedef struct relaymap_record_view {
   /**
@@ -400,11 +529,11 @@ typedef struct relaymap_record_view {
    */
   const uint8_t *data;
   /**
-   * Bytes of data (`size - 16`).
+   * Bytes of data.
    */
   size_t len;
   /**
-   * Byte offset of the record in the view's payload.
+   * Byte offset of the record (its header) in the payload.
    */
   size_t offset;
   /**
@@ -412,17 +541,14 @@ typedef struct relaymap_record_view {
    */
   uint64_t ts_ns;
   /**
-   * The record's `size` field: header included, before alignment.
+   * `RELAYMAP_EVENT_RECORD` (binary data) or `RELAYMAP_EVENT_PRINTF`
+   * (UTF-8 text, no NUL).
    */
-  uint32_t size;
+  uint16_t event_id;
   /**
    * `RELAYMAP_REC_*` or a writer's own type (>= `RELAYMAP_REC_USER`).
    */
   uint16_t rec_type;
-  /**
-   * Reserved flags (0).
-   */
-  uint16_t flags;
 } relaymap_record_view;
 
 /**
@@ -490,29 +616,34 @@ int32_t relaymap_last_os_error(void);
 const char *relaymap_result_name(int32_t code);
 
 /**
- * Opens the channel in directory `dir` (e.g.
- * `"/sys/kernel/debug/relaymap/demo"`, or a simulated channel's directory)
- * and maps every CPU's buffer read-only. `flags`: 0 or
- * `RELAYMAP_OPEN_POPULATE`. On success `*out` is a new handle that the
+ * Opens the channel called `name` through `/dev/relaymap` (the
+ * environment variable `RELAYMAP_DEVICE` names another device node, for
+ * tests). This works for non-root users in the device's group and under
+ * lockdown (Secure Boot). On success `*out` is a new handle that the
  * caller owns and frees with `relaymap_channel_close()`; on failure
- * `*out` is NULL. One consumer per channel: the kernel keeps one
- * `consumed` count per CPU.
+ * `*out` is NULL and the result names the cause:
+ * `RELAYMAP_ERR_MODULE_NOT_LOADED` (no /dev/relaymap),
+ * `RELAYMAP_ERR_PERMISSION_DENIED` (not in the device's group: the message
+ * names it), `RELAYMAP_ERR_NO_SUCH_CHANNEL` (the message lists the
+ * channels that exist), `RELAYMAP_ERR_ABI_MISMATCH`. Opening claims
+ * nothing: consume with readers.
  */
-enum relaymap_result relaymap_channel_open(const char *dir, uint32_t flags, struct relaymap_channel **out);
+enum relaymap_result relaymap_channel_open(const char *name, struct relaymap_channel **out);
 
 /**
- * `relaymap_channel_open()` mapping only the `n_cpus` CPUs in `cpus` (an
- * array the call only reads). A CPU without a buffer is
- * `RELAYMAP_ERR_UNKNOWN_CPU`. `n_cpus` 0 means every CPU (`cpus` may then
- * be NULL).
+ * Opens the channel in directory `dir`: a debugfs channel directory
+ * (`/sys/kernel/debug/relaymap/NAME`, root only, refused under lockdown:
+ * `RELAYMAP_ERR_LOCKDOWN`, and `RELAYMAP_ERR_DEBUGFS_NOT_MOUNTED` without
+ * debugfs) or, in a library built with the testing API, a simulated
+ * channel's directory (`relaymap_sim_dir()`). Otherwise as
+ * `relaymap_channel_open()`; prefer that one for kernel channels.
  */
-enum relaymap_result relaymap_channel_open_cpus(const char *dir, uint32_t flags, const uint32_t *cpus, size_t n_cpus, struct relaymap_channel **out);
+enum relaymap_result relaymap_channel_open_path(const char *dir, struct relaymap_channel **out);
 
 /**
- * Closes a channel: unmaps its buffers and frees the handle. An
- * outstanding view or batch is *not* handed back (the next consumer gets
- * those sub-buffers again); every pointer into the channel becomes
- * invalid. NULL is a no-op.
+ * Closes a channel handle. Readers it handed out stay valid (each keeps
+ * what it needs); close them with `relaymap_reader_close()`. NULL is a
+ * no-op.
  */
 void relaymap_channel_close(struct relaymap_channel *ch);
 
@@ -522,122 +653,213 @@ void relaymap_channel_close(struct relaymap_channel *ch);
 enum relaymap_result relaymap_channel_get_info(const struct relaymap_channel *ch, struct relaymap_channel_info *info);
 
 /**
- * The CPUs this handle maps, ascending as batches walk them: writes up to
- * `cap` of them to `cpus` and their number to `*n`. If `cap` is too small,
- * `*n` is still the number needed and the result is
- * `RELAYMAP_ERR_BUFFER_TOO_SMALL` (call with `cap` 0 and `cpus` NULL to ask).
+ * The CPUs with a buffer, ascending: writes up to `cap` of them to `cpus`
+ * and their number to `*n`. If `cap` is too small, `*n` is still the
+ * number needed and the result is `RELAYMAP_ERR_BUFFER_TOO_SMALL` (call
+ * with `cap` 0 and `cpus` NULL to ask).
  */
 enum relaymap_result relaymap_channel_cpus(const struct relaymap_channel *ch, uint32_t *cpus, size_t cap, size_t *n);
 
 /**
- * A file descriptor that is readable when `relaymap_channel_wait()` would
- * report data, for another event loop (epoll, poll, libuv, ...). Owned by
- * the channel: do not close it; valid until `relaymap_channel_close()`.
+ * Checks for CPUs that gained a buffer since the channel was opened (CPU
+ * hotplug): writes the new ones to `cpus` (up to `cap`) and their number
+ * to `*n` (0: none). They are added to `relaymap_channel_cpus()`; open
+ * readers for them with `relaymap_reader_open()`.
  */
-enum relaymap_result relaymap_channel_fd(const struct relaymap_channel *ch, int32_t *fd);
+enum relaymap_result relaymap_channel_refresh_cpus(const struct relaymap_channel *ch, uint32_t *cpus, size_t cap, size_t *n);
 
 /**
- * Waits until some CPU has data, for at most `timeout_ms` milliseconds
- * (negative: no limit). One wait covers every CPU. `*ready` is false on
- * timeout or when a signal interrupted the wait; true may be spurious, so
- * callers loop. Level-triggered: data left unconsumed makes it return at
- * once.
+ * The kernel's cursor of `cpu` (an observer: needs no claim), with the
+ * holder's pid and command if a consumer holds it.
  */
-enum relaymap_result relaymap_channel_wait(struct relaymap_channel *ch, int64_t timeout_ms, bool *ready);
+enum relaymap_result relaymap_channel_cursor(const struct relaymap_channel *ch, uint32_t cpu, struct relaymap_cpu_cursor *cursor);
 
 /**
- * Takes the next finished sub-buffer of `cpu`, or of any CPU
- * (round-robin) if `cpu` is `RELAYMAP_ALL_CPUS`. If there is one, fills
- * `*view`, sets `*got` to true, and the view is outstanding until
- * `relaymap_view_release()`; if there is none, `*got` is false. A view or
- * batch still outstanding is released first (a view: that sub-buffer
- * only; a batch: all of it), so its pointers become invalid.
- * One control call to look and one to hand back per sub-buffer: prefer
- * `relaymap_channel_acquire()` for throughput.
+ * The cursors of every CPU with a buffer, in one control call, in the
+ * order of `relaymap_channel_cpus()`: up to `cap` to `cursors`, their
+ * number to `*n` (`RELAYMAP_ERR_BUFFER_TOO_SMALL` as for
+ * `relaymap_channel_cpus()`).
  */
-enum relaymap_result relaymap_channel_next(struct relaymap_channel *ch, int32_t cpu, struct relaymap_view *view, bool *got);
-
-/**
- * Hands the view from `relaymap_channel_next()` back to the kernel (which
- * may then reuse its memory). `view` must be the outstanding view
- * (same CPU and seq), else `RELAYMAP_ERR_STATE`.
- */
-enum relaymap_result relaymap_view_release(struct relaymap_channel *ch, const struct relaymap_view *view);
-
-/**
- * Takes every finished sub-buffer of `cpu` at once (the fast path: one
- * control call here, one in `relaymap_batch_release()`). Fills `*batch`;
- * its views are `relaymap_batch_view(ch, 0 .. batch->len - 1)`, all valid
- * together until the batch is released. A view or batch still outstanding
- * is released first. An empty batch (`len` 0) may still cover skipped
- * sub-buffers (lapped, corrupt): release it too (or let the next call do
- * it).
- */
-enum relaymap_result relaymap_channel_acquire(struct relaymap_channel *ch, uint32_t cpu, struct relaymap_batch *batch);
-
-/**
- * The `i`-th view of the outstanding batch (`i < batch->len`). Valid until
- * the batch is released. Do not pass it to `relaymap_view_release()`.
- */
-enum relaymap_result relaymap_batch_view(const struct relaymap_channel *ch, size_t i, struct relaymap_view *view);
-
-/**
- * Hands the whole outstanding batch back to the kernel (one control call).
- * Its views become invalid.
- */
-enum relaymap_result relaymap_batch_release(struct relaymap_channel *ch);
-
-/**
- * Hands back only the sub-buffers of the outstanding batch numbered below
- * `seq` (clamped to the batch's range); the rest are delivered again by
- * the next batch. Ends the batch: all its views become invalid.
- */
-enum relaymap_result relaymap_batch_release_until(struct relaymap_channel *ch, uint64_t seq);
-
-/**
- * Closes the current sub-buffer of `cpu`, or of every CPU with
- * `RELAYMAP_ALL_CPUS`, so that partial data becomes visible (safe while
- * writers run). A CPU with nothing written is left alone.
- */
-enum relaymap_result relaymap_channel_flush(struct relaymap_channel *ch, int32_t cpu);
-
-/**
- * `*drained` = every mapped CPU has handed back all it produced (and
- * nothing is outstanding). With the writers stopped, flush then consume
- * until this is true to get everything.
- */
-enum relaymap_result relaymap_channel_is_drained(struct relaymap_channel *ch, bool *drained);
-
-/**
- * This handle's losses for `cpu`, or summed over its CPUs with
- * `RELAYMAP_ALL_CPUS`.
- */
-enum relaymap_result relaymap_channel_loss(const struct relaymap_channel *ch, int32_t cpu, struct relaymap_loss *loss);
+enum relaymap_result relaymap_channel_cursors(const struct relaymap_channel *ch, struct relaymap_cpu_cursor *cursors, size_t cap, size_t *n);
 
 /**
  * The kernel's counters (`GET_STATS`) for `cpu`, or for the whole channel
- * with `RELAYMAP_ALL_CPUS`, and this handle's losses (`stats->loss`).
+ * with `RELAYMAP_ALL_CPUS`.
  */
 enum relaymap_result relaymap_channel_get_stats(const struct relaymap_channel *ch, int32_t cpu, struct relaymap_channel_stats *stats);
 
 /**
- * `RESET`: empties every buffer of the channel and restarts its counters
- * (`RELAYMAP_ERR_IOCTL` with errno EBUSY while a writer is registered).
- * An outstanding view or batch is released first.
+ * Closes the current sub-buffer of `cpu`, or of every CPU with
+ * `RELAYMAP_ALL_CPUS`, so that partial data becomes visible (safe while
+ * writers run; needs no claim). A CPU with nothing written is left alone.
  */
-enum relaymap_result relaymap_channel_reset(struct relaymap_channel *ch);
+enum relaymap_result relaymap_channel_flush(const struct relaymap_channel *ch, int32_t cpu);
 
 /**
- * Starts iterating the records of `view`'s payload.
+ * `RESET`: empties every buffer of the channel, restarts its sequence
+ * numbers and counters, gives it a new uuid. `RELAYMAP_ERR_BUSY` while a
+ * writer is registered or any reader (here or in another process) is
+ * open.
  */
-enum relaymap_result relaymap_record_iter_init(struct relaymap_record_iter *it, const struct relaymap_view *view);
+enum relaymap_result relaymap_channel_reset(const struct relaymap_channel *ch);
+
+/**
+ * Control calls (ioctls, or their simulated equivalent) issued so far by
+ * this channel and the readers it handed out.
+ */
+enum relaymap_result relaymap_channel_control_ops(const struct relaymap_channel *ch, uint64_t *ops);
+
+/**
+ * Claims `cpu` for consuming and maps its buffer: `*out` is a new reader
+ * that the caller owns and frees with `relaymap_reader_close()` (which
+ * releases the claim). Consuming is exclusive per CPU: if another
+ * consumer (in this process or another) holds it, the result is
+ * `RELAYMAP_ERR_BUSY` and the message names the holder's pid and command.
+ * `RELAYMAP_ERR_UNKNOWN_CPU` if `cpu` has no buffer.
+ */
+enum relaymap_result relaymap_reader_open(const struct relaymap_channel *ch, uint32_t cpu, struct relaymap_reader **out);
+
+/**
+ * Claims every CPU with a buffer at once (all or nothing: if any CPU is
+ * held, nothing is claimed and the result is `RELAYMAP_ERR_BUSY`, naming
+ * the holder). `readers[i]` receives the reader of the i-th CPU of
+ * `relaymap_channel_cpus()`; `*n` their number. If `cap` is smaller than
+ * the number of CPUs, nothing is claimed, `*n` is the number needed and
+ * the result is `RELAYMAP_ERR_BUFFER_TOO_SMALL`. Close each reader with
+ * `relaymap_reader_close()`.
+ */
+enum relaymap_result relaymap_channel_open_readers(const struct relaymap_channel *ch, struct relaymap_reader **readers, size_t cap, size_t *n);
+
+/**
+ * The names of the channels that exist, through `/dev/relaymap`, in
+ * creation order: up to `cap` names into `names`, an array of `cap`
+ * blocks of `RELAYMAP_NAME_MAX` bytes (each NUL-terminated), and their
+ * number to `*n` (`RELAYMAP_ERR_BUFFER_TOO_SMALL` if they do not fit; call
+ * with `cap` 0 and `names` NULL to count).
+ */
+enum relaymap_result relaymap_list_channels(char *names, size_t cap, size_t *n);
+
+/**
+ * The ABI version the loaded module speaks (`RELAYMAP_IOC_GET_VERSION` on
+ * /dev/relaymap); this library speaks `RELAYMAP_ABI_VERSION`.
+ */
+enum relaymap_result relaymap_device_abi_version(uint32_t *version);
+
+/**
+ * Closes a reader: unmaps its buffer and releases its claim on the CPU.
+ * An outstanding batch is *not* handed back (the next consumer of the CPU
+ * gets those sub-buffers again); every pointer into it becomes invalid.
+ * NULL is a no-op.
+ */
+void relaymap_reader_close(struct relaymap_reader *rd);
+
+/**
+ * The reader's CPU.
+ */
+enum relaymap_result relaymap_reader_cpu(const struct relaymap_reader *rd, uint32_t *cpu);
+
+/**
+ * The reader's consumer fd, for another event loop (poll/epoll for
+ * `POLLIN`: readable when sub-buffers are ready; level-triggered).
+ * Owned by the reader: do not close it or read from it; valid until
+ * `relaymap_reader_close()`.
+ */
+enum relaymap_result relaymap_reader_fd(const struct relaymap_reader *rd, int32_t *fd);
+
+/**
+ * Waits until this reader's CPU has a finished sub-buffer, for at most
+ * `timeout_ms` milliseconds (negative: no limit). `*ready` is false on
+ * timeout or when a signal interrupted the wait; true may be spurious, so
+ * callers loop. Level-triggered.
+ */
+enum relaymap_result relaymap_reader_wait(const struct relaymap_reader *rd, int64_t timeout_ms, bool *ready);
+
+/**
+ * One wait over `n` readers (one poll): waits until at least one has a
+ * finished sub-buffer, for at most `timeout_ms` milliseconds (negative: no
+ * limit). `*n_ready` is how many are ready (0: timeout or a signal), and
+ * `ready[i]` (an array of `n`, or NULL) says whether `readers[i]` is.
+ * Ready may be spurious; level-triggered. Each reader must not be in use
+ * by another thread meanwhile (`RELAYMAP_ERR_HANDLE_IN_USE`).
+ */
+enum relaymap_result relaymap_readers_wait(const struct relaymap_reader *const *readers, size_t n, int64_t timeout_ms, bool *ready, size_t *n_ready);
+
+/**
+ * Takes the next finished sub-buffer of the reader's CPU (acquire of one:
+ * constant cost per sub-buffer; the kernel's cursor is read only when the
+ * last one read is used up). If there is one, `*sb` describes it, `*got`
+ * is true, and it is outstanding until `relaymap_reader_release()`; if
+ * there is none, `*got` is false and nothing is outstanding. Lapped or
+ * corrupt sub-buffers on the way are skipped and counted in the loss
+ * counters. `RELAYMAP_ERR_STATE` while a batch is outstanding.
+ */
+enum relaymap_result relaymap_reader_next(const struct relaymap_reader *rd, struct relaymap_subbuf *sb, bool *got);
+
+/**
+ * Takes up to `limit` finished sub-buffers of the reader's CPU at once
+ * (`SIZE_MAX`: every ready one), in order: `batch->subbufs[0 ..
+ * batch->len - 1]`, all valid together until the batch is released (one
+ * control call each way). `RELAYMAP_ERR_STATE` while a batch is
+ * outstanding; `RELAYMAP_ERR_INVALID_ARGUMENT` if `limit` is 0. An empty
+ * batch (`len` 0) leaves nothing outstanding; its range may still cover
+ * skipped (lapped or corrupt) sub-buffers, already handed back.
+ */
+enum relaymap_result relaymap_reader_acquire(const struct relaymap_reader *rd, size_t limit, struct relaymap_batch *batch);
+
+/**
+ * Hands the outstanding batch (or the sub-buffer from
+ * `relaymap_reader_next()`) back to the kernel, which may then reuse its
+ * memory: one control call. Its pointers become invalid.
+ * `RELAYMAP_ERR_STATE` if nothing is outstanding.
+ */
+enum relaymap_result relaymap_reader_release(const struct relaymap_reader *rd);
+
+/**
+ * Hands back only the sub-buffers of the outstanding batch numbered below
+ * `seq` (clamped to the batch's range: `seq_begin` hands back nothing);
+ * the rest are delivered again by the next `next`/`acquire`. Ends the
+ * batch: all its pointers become invalid. `RELAYMAP_ERR_STATE` if nothing
+ * is outstanding.
+ */
+enum relaymap_result relaymap_reader_release_until(const struct relaymap_reader *rd, uint64_t seq);
+
+/**
+ * The kernel's cursor of the reader's CPU (one control call).
+ */
+enum relaymap_result relaymap_reader_cursor(const struct relaymap_reader *rd, struct relaymap_cpu_cursor *cursor);
+
+/**
+ * The reader's losses (no control call: as of its latest cursor read;
+ * `relaymap_reader_is_drained()` reads the cursor).
+ */
+enum relaymap_result relaymap_reader_loss(const struct relaymap_reader *rd, struct relaymap_loss *loss);
+
+/**
+ * `*drained` = this CPU has handed back everything it produced and
+ * nothing is outstanding. With the writers stopped, flush
+ * (`relaymap_channel_flush()`) then consume until this is true to get
+ * everything.
+ */
+enum relaymap_result relaymap_reader_is_drained(const struct relaymap_reader *rd, bool *drained);
+
+/**
+ * Control calls (ioctls, or their simulated equivalent) this reader has
+ * issued: a reader that keeps up costs about two per batch.
+ */
+enum relaymap_result relaymap_reader_control_ops(const struct relaymap_reader *rd, uint64_t *ops);
+
+/**
+ * Starts iterating the records of `payload` (a sub-buffer's `payload`,
+ * or any bytes in the ABI's record framing).
+ */
+enum relaymap_result relaymap_record_iter_init(struct relaymap_record_iter *it, struct relaymap_slice payload);
 
 /**
  * The next record: fills `*rec` and sets `*got` to true, or sets `*got`
- * to false at the end of the payload. Corrupt framing (a size smaller than
- * the record header or running past the payload) is
- * `RELAYMAP_ERR_CORRUPT` with the offset in the message, once; the
- * iteration then ends. The view must still be outstanding.
+ * to false at the end of the payload. Corrupt framing (a record running
+ * past the payload, an unknown event id) is `RELAYMAP_ERR_CORRUPT` with
+ * the offset in the message, once; the iteration then ends. The payload
+ * must still be valid (its batch not released).
  */
 enum relaymap_result relaymap_record_iter_next(struct relaymap_record_iter *it, struct relaymap_record_view *rec, bool *got);
 
@@ -652,8 +874,8 @@ enum relaymap_result relaymap_loadgen_parse(const struct relaymap_record_view *r
 #if defined(RELAYMAP_TESTING)
 /**
  * Creates a simulated channel with `cpus` CPU buffers (1..64) of
- * `n_subbufs` (>= 2) sub-buffers of `subbuf_size` bytes (a multiple of 8,
- * larger than 80), in flight-recorder mode if `overwrite`. In directory `dir`
+ * `n_subbufs` (>= 2) sub-buffers of `subbuf_size` bytes (a multiple of the
+ * page size), in flight-recorder mode if `overwrite`. In directory `dir`
  * (created if missing, channel files replaced), or, if `dir` is NULL, in a
  * fresh directory under /dev/shm that `relaymap_sim_free()` removes.
  * `*out` is the new handle (NULL on failure).
@@ -672,8 +894,8 @@ void relaymap_sim_free(struct relaymap_sim *sim);
 
 #if defined(RELAYMAP_TESTING)
 /**
- * The simulated channel's directory, for `relaymap_channel_open()` (or a
- * consumer process). Owned by the handle: valid until
+ * The simulated channel's directory, for `relaymap_channel_open_path()`
+ * (in this process or another). Owned by the handle: valid until
  * `relaymap_sim_free()`. NULL if `sim` is NULL.
  */
 const char *relaymap_sim_dir(const struct relaymap_sim *sim);
@@ -733,7 +955,7 @@ enum relaymap_result relaymap_sim_flush(const struct relaymap_sim *sim, int32_t 
 #if defined(RELAYMAP_TESTING)
 /**
  * The simulated kernel's counters for `cpu` (or all with
- * `RELAYMAP_ALL_CPUS`); `stats->loss` is zero (losses are a consumer's).
+ * `RELAYMAP_ALL_CPUS`), as `relaymap_channel_get_stats()` reports them.
  */
 enum relaymap_result relaymap_sim_stats(const struct relaymap_sim *sim, int32_t cpu, struct relaymap_channel_stats *stats);
 #endif

@@ -4,9 +4,15 @@
  *
  * One kthread per online CPU, bound to it, writes RELAYMAP_REC_LOADGEN
  * records (struct relaymap_loadgen_payload + fill, see relaymap_abi.h)
- * into a channel through one of four write paths. Controlled through
- * debugfs relaymap_loadgen/{control,status}; parameters are read at each
- * start.
+ * into a channel through one of five write paths. In lossless mode a
+ * writer that finds its buffer full sleeps until the consumer hands a
+ * sub-buffer back (relaymap_write_wait(), relaymap_printf_wait(),
+ * relaymap_wait_space()), and counts its waits, sleeps and time waiting. Parameters are read at
+ * each start. Controlled through the module parameters `run` (write 1 to
+ * start, 0 to stop) and `status` (read), which work with no debugfs and
+ * under lockdown, and through debugfs relaymap_loadgen/{control,status}
+ * where debugfs is usable (under lockdown only status opens: debugfs
+ * refuses writable files then).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -22,13 +28,16 @@
 #include <linux/mutex.h>
 #include <linux/relay.h>
 #include <linux/sched.h>
+#include <linux/seq_buf.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
 
-#include "relaymap.h"
+#include <relaymap/relaymap.h>
+
+#include "relaymap_compat.h"
 
 #define LG_MIN_RECORD (sizeof(struct relaymap_record) + \
 		       sizeof(struct relaymap_loadgen_payload))
@@ -55,7 +64,7 @@ MODULE_PARM_DESC(mode, "lossless (wait while full) or drop (default: lossless)")
 
 static char method[16] = "api";
 module_param_string(method, method, sizeof(method), 0644);
-MODULE_PARM_DESC(method, "api, reserve, relay_write or __relay_write (default: api)");
+MODULE_PARM_DESC(method, "api, reserve, relay_write, __relay_write or printf (default: api)");
 
 static ulong count;
 module_param(count, ulong, 0644);
@@ -69,11 +78,30 @@ static bool autostart;
 module_param(autostart, bool, 0644);
 MODULE_PARM_DESC(autostart, "Start at module load (default: 0)");
 
+static uint rejects;
+module_param(rejects, uint, 0644);
+MODULE_PARM_DESC(rejects, "Oversize writes per CPU at the start of a run (relaymap_write() of max_data_size + 1 bytes, counted as rejected; plus as many relaymap_try_write(), counted nowhere) (default: 0)");
+
+static char *create = "";
+module_param(create, charp, 0444);
+MODULE_PARM_DESC(create, "Create a channel of this name at load and destroy it at unload (a channel creator for tests); empty = none (default: empty)");
+
+static ulong create_subbuf_size = 65536;
+module_param(create_subbuf_size, ulong, 0444);
+MODULE_PARM_DESC(create_subbuf_size, "subbuf_size of the channel made by create= (default: 65536)");
+
+static ulong create_n_subbufs = 8;
+module_param(create_n_subbufs, ulong, 0444);
+MODULE_PARM_DESC(create_n_subbufs, "n_subbufs of the channel made by create= (default: 8)");
+
+/* `run` and `status` are below: they need the state. */
+
 enum lg_method {
 	LG_API,
 	LG_RESERVE,
 	LG_RELAY_WRITE,
 	LG___RELAY_WRITE,
+	LG_PRINTF,
 };
 
 static const char * const lg_method_names[] = {
@@ -81,12 +109,18 @@ static const char * const lg_method_names[] = {
 	[LG_RESERVE] = "reserve",
 	[LG_RELAY_WRITE] = "relay_write",
 	[LG___RELAY_WRITE] = "__relay_write",
+	[LG_PRINTF] = "printf",
 };
+
+/* The printf method's text; its length varies, so does the padding. */
+#define LG_PRINTF_FMT "relaymap_loadgen cpu %u seq %llu"
+#define LG_PRINTF_MAX 64
 
 enum lg_result {
 	LG_WRITTEN,
 	LG_DROPPED,
-	LG_FULL,	/* lossless: nothing written, try again */
+	LG_FULL,	/* lossless: nothing written, wait for space, try again */
+	LG_STOPPED,	/* lossless: the wait ended by kthread_stop() */
 };
 
 /* Settings of one run, fixed between start and stop. */
@@ -100,6 +134,8 @@ struct lg_run {
 	enum lg_method method;
 	u64 count;
 	u64 deadline_ns;	/* 0: none */
+	u32 rejects;
+	size_t max_data;	/* the channel's max_data_size */
 };
 
 struct lg_cpu {
@@ -109,6 +145,13 @@ struct lg_cpu {
 	/* written by the thread, read by status */
 	u64 written;
 	u64 dropped;
+	u64 rejected;
+	/* lossless: times the buffer was full and the writer waited for space */
+	u64 waits;
+	/* voluntary context switches (sleeps) inside those waits */
+	u64 sleeps;
+	u64 wait_ns;		/* wall time inside those waits */
+	u64 cpu_ns;		/* the thread's CPU time (sum_exec_runtime) */
 };
 
 static struct {
@@ -119,9 +162,23 @@ static struct {
 	struct lg_cpu *cpus;	/* nr_cpu_ids entries */
 	struct work_struct reap;
 	struct dentry *dir;
+	struct relaymap_chan *own;	/* made by create= */
 } lg;
 
-/* Payload, fill and checksum exactly as relaymap_abi.h specifies. */
+static u32 lg_fnv(u32 h, const void *p, size_t n)
+{
+	const u8 *b = p;
+
+	while (n--)
+		h = (h ^ *b++) * RELAYMAP_FNV_PRIME;
+	return h;
+}
+
+/*
+ * Payload, fill and checksum exactly as relaymap_abi.h specifies: FNV-1a
+ * over the bytes of seq and cpu as they lie in the record (host order),
+ * then the fill bytes.
+ */
 static void lg_fill(void *data, size_t data_len, u64 seq, u32 cpu)
 {
 	struct relaymap_loadgen_payload *pl = data;
@@ -131,10 +188,8 @@ static void lg_fill(void *data, size_t data_len, u64 seq, u32 cpu)
 	u8 b = (u8)(seq * 13 + cpu);
 	size_t i;
 
-	for (i = 0; i < 8; i++)
-		h = (h ^ (u8)(seq >> (8 * i))) * RELAYMAP_FNV_PRIME;
-	for (i = 0; i < 4; i++)
-		h = (h ^ (u8)(cpu >> (8 * i))) * RELAYMAP_FNV_PRIME;
+	h = lg_fnv(h, &seq, sizeof(seq));
+	h = lg_fnv(h, &cpu, sizeof(cpu));
 	for (i = 0; i < fill_len; i++, b += 7) {
 		fill[i] = b;
 		h = (h ^ b) * RELAYMAP_FNV_PRIME;
@@ -142,27 +197,6 @@ static void lg_fill(void *data, size_t data_len, u64 seq, u32 cpu)
 	pl->seq = seq;
 	pl->cpu = cpu;
 	pl->checksum = h;
-}
-
-/*
- * Would a relay write of @len bytes succeed now? Called on the owning CPU
- * with interrupts (or preemption, for __relay_write) disabled; the answer
- * can only get better until they are enabled again, because only the
- * reader changes subbufs_consumed and RESET is refused while we run.
- */
-static bool lg_relay_room(const struct lg_run *run, struct rchan_buf *buf,
-			  size_t len)
-{
-	size_t subbuf_size = run->rchan->subbuf_size;
-	size_t produced = buf->subbufs_produced;
-
-	if (run->overwrite || buf->offset + len <= subbuf_size)
-		return true;
-	/* A switch closes the current sub-buffer unless it is stuck full. */
-	if (buf->offset != subbuf_size + 1)
-		produced++;
-	return produced - READ_ONCE(buf->subbufs_consumed) <
-	       run->rchan->n_subbufs;
 }
 
 static enum lg_result lg_write_relay(const struct lg_run *run,
@@ -179,9 +213,14 @@ static enum lg_result lg_write_relay(const struct lg_run *run,
 	else
 		preempt_disable();
 
+	/*
+	 * With interrupts (or preemption) off on the owning CPU the answer
+	 * can only get better until they are on again: only the reader
+	 * hands sub-buffers back, and RESET is refused while we run.
+	 */
 	if (run->lossless &&
-	    !lg_relay_room(run, *this_cpu_ptr(run->rchan->buf),
-			   run->record_size)) {
+	    !relaymap_buf_room(relaymap_rchan_this_buf(run->rchan),
+			       run->record_size, run->overwrite)) {
 		res = LG_FULL;
 		goto out;
 	}
@@ -194,13 +233,107 @@ static enum lg_result lg_write_relay(const struct lg_run *run,
 	if (relaymap_cpu_dropped(run->ch, lc->cpu) != before)
 		res = LG_DROPPED;
 	else
-		relaymap_account(run->ch, run->record_size);
+		relaymap_account(run->ch, run->record_size -
+				 sizeof(struct relaymap_record));
 out:
 	if (irqs)
 		local_irq_restore(flags);
 	else
 		preempt_enable();
 	return res;
+}
+
+/* Time, sleeps and CPU of one wait for space; see lg_wait_end(). */
+struct lg_wait {
+	u64 t0;
+	unsigned long nvcsw;
+};
+
+/* Counted when it begins: a status with waits > 0 may show one in progress. */
+static void lg_wait_begin(struct lg_cpu *lc, struct lg_wait *w)
+{
+	WRITE_ONCE(lc->waits, lc->waits + 1);
+	w->t0 = ktime_get_ns();
+	w->nvcsw = current->nvcsw;
+}
+
+static void lg_wait_end(struct lg_cpu *lc, const struct lg_wait *w)
+{
+	WRITE_ONCE(lc->sleeps, lc->sleeps + (current->nvcsw - w->nvcsw));
+	WRITE_ONCE(lc->wait_ns, lc->wait_ns + (ktime_get_ns() - w->t0));
+}
+
+/* What a sleeping writer's return value means for the loop. */
+static enum lg_result lg_wait_result(int ret)
+{
+	if (!ret)
+		return LG_WRITTEN;
+	/* kthread_stop() (-EINTR), or the channel went away (-EPIPE). */
+	if (ret == -EINTR || ret == -EPIPE || ret == -ERESTARTSYS)
+		return LG_STOPPED;
+	return LG_DROPPED;
+}
+
+/*
+ * relaymap_printf() records (event_id RELAYMAP_EVENT_PRINTF). Lossless:
+ * relaymap_try_printf(), and when the buffer is full
+ * relaymap_printf_wait(), which sleeps until there is room.
+ */
+static enum lg_result lg_write_printf(const struct lg_run *run,
+				      struct lg_cpu *lc, u64 seq)
+{
+	struct lg_wait w;
+	int ret;
+
+	if (!run->lossless)
+		return relaymap_printf(run->ch, LG_PRINTF_FMT, lc->cpu, seq) ?
+		       LG_DROPPED : LG_WRITTEN;
+	ret = relaymap_try_printf(run->ch, LG_PRINTF_FMT, lc->cpu, seq);
+	if (ret != -EAGAIN)
+		return ret ? LG_DROPPED : LG_WRITTEN;
+	lg_wait_begin(lc, &w);
+	ret = relaymap_printf_wait(run->ch, MAX_SCHEDULE_TIMEOUT, LG_PRINTF_FMT,
+				   lc->cpu, seq);
+	lg_wait_end(lc, &w);
+	return lg_wait_result(ret);
+}
+
+/*
+ * method=api, lossless: relaymap_try_write(), and when the buffer is full
+ * relaymap_write_wait(), which sleeps until the consumer hands a
+ * sub-buffer back.
+ */
+static enum lg_result lg_write_api_lossless(const struct lg_run *run,
+					    struct lg_cpu *lc, void *data,
+					    size_t data_len)
+{
+	struct lg_wait w;
+	int ret;
+
+	ret = relaymap_try_write(run->ch, RELAYMAP_REC_LOADGEN, data, data_len);
+	if (ret != -EAGAIN)
+		return ret ? LG_DROPPED : LG_WRITTEN;
+	lg_wait_begin(lc, &w);
+	ret = relaymap_write_wait(run->ch, RELAYMAP_REC_LOADGEN, data, data_len,
+				  MAX_SCHEDULE_TIMEOUT);
+	lg_wait_end(lc, &w);
+	return lg_wait_result(ret);
+}
+
+/* rejects=N: oversize writes, before the records. */
+static void lg_write_rejects(const struct lg_run *run, struct lg_cpu *lc)
+{
+	u32 i;
+
+	for (i = 0; i < run->rejects && !kthread_should_stop(); i++) {
+		/* The data is never read: a too-large write copies nothing. */
+		if (relaymap_write(run->ch, RELAYMAP_REC_LOADGEN, lc->rec,
+				   run->max_data + 1) == -EMSGSIZE)
+			WRITE_ONCE(lc->rejected, lc->rejected + 1);
+		WARN_ON_ONCE(relaymap_try_write(run->ch, RELAYMAP_REC_LOADGEN,
+						lc->rec, run->max_data + 1) !=
+			     -EMSGSIZE);
+	}
 }
 
 static enum lg_result lg_write_one(const struct lg_run *run,
@@ -213,15 +346,10 @@ static enum lg_result lg_write_one(const struct lg_run *run,
 
 	switch (run->method) {
 	case LG_API:
-		if (run->lossless) {
-			ret = relaymap_try_write(run->ch, RELAYMAP_REC_LOADGEN,
-						 data, data_len);
-			if (ret == -EAGAIN)
-				return LG_FULL;
-		} else {
-			ret = relaymap_write(run->ch, RELAYMAP_REC_LOADGEN,
-					     data, data_len);
-		}
+		if (run->lossless)
+			return lg_write_api_lossless(run, lc, data, data_len);
+		ret = relaymap_write(run->ch, RELAYMAP_REC_LOADGEN, data,
+				     data_len);
 		return ret ? LG_DROPPED : LG_WRITTEN;
 	case LG_RESERVE:
 		if (run->lossless)
@@ -236,6 +364,8 @@ static enum lg_result lg_write_one(const struct lg_run *run,
 		lg_fill(data, data_len, seq, lc->cpu);
 		relaymap_commit(run->ch, data, flags);
 		return LG_WRITTEN;
+	case LG_PRINTF:
+		return lg_write_printf(run, lc, seq);
 	default:
 		return lg_write_relay(run, lc);
 	}
@@ -256,10 +386,12 @@ static int lg_thread(void *arg)
 	size_t data_len = run->record_size - sizeof(struct relaymap_record);
 	void *data = (struct relaymap_record *)lc->rec + 1;
 	u64 t0 = ktime_get_ns(), n0 = 0;
-	bool filled = false;
+	u64 cpu0 = current->se.sum_exec_runtime;
+	bool filled = false, stop = false;
 	u64 seq = 0;
 
-	while (!kthread_should_stop()) {
+	lg_write_rejects(run, lc);
+	while (!stop && !kthread_should_stop()) {
 		u64 now;
 
 		if (run->count && seq >= run->count)
@@ -292,14 +424,29 @@ static int lg_thread(void *arg)
 			}
 		}
 		/* The copying methods write lc->rec, filled once per seq. */
-		if (run->method != LG_RESERVE && !filled) {
+		if (run->method != LG_RESERVE && run->method != LG_PRINTF &&
+		    !filled) {
 			lg_fill(data, data_len, seq, lc->cpu);
 			filled = true;
 		}
 		switch (lg_write_one(run, lc, seq)) {
-		case LG_FULL:
-			/* Lossless: let the reader catch up, keep seq. */
-			lg_sleep_ns(50 * NSEC_PER_USEC);
+		case LG_FULL: {
+			/*
+			 * Lossless, reserve and relay's writers: sleep until
+			 * this CPU's buffer has room (the thread is bound to
+			 * it), keep seq, try again.
+			 */
+			struct lg_wait w;
+
+			lg_wait_begin(lc, &w);
+			stop = relaymap_wait_space(run->ch, lc->cpu,
+						   MAX_SCHEDULE_TIMEOUT) != 0;
+			lg_wait_end(lc, &w);
+			continue;
+		}
+		case LG_STOPPED:
+			/* kthread_stop(), or the channel was destroyed. */
+			stop = true;
 			continue;
 		case LG_WRITTEN:
 			WRITE_ONCE(lc->written, lc->written + 1);
@@ -310,8 +457,13 @@ static int lg_thread(void *arg)
 		}
 		seq++;
 		filled = false;
+		WRITE_ONCE(lc->cpu_ns, current->se.sum_exec_runtime - cpu0);
 		cond_resched();
 	}
+	WRITE_ONCE(lc->cpu_ns, current->se.sum_exec_runtime - cpu0);
+	if (stop && !kthread_should_stop())
+		pr_warn("cpu %u: the channel was destroyed under its writer: it stops\n",
+			lc->cpu);
 
 	if (atomic_dec_and_test(&lg.active))
 		schedule_work(&lg.reap);
@@ -358,20 +510,24 @@ static void lg_reap(struct work_struct *work)
 	mutex_unlock(&lg.lock);
 }
 
-static int lg_parse_settings(struct lg_run *run, char *chname)
+/* @params_locked: called from a parameter's set (`run`), which holds it. */
+static int lg_parse_settings(struct lg_run *run, char *chname,
+			     bool params_locked)
 {
 	int m;
 
-	kernel_param_lock(THIS_MODULE);
+	if (!params_locked)
+		kernel_param_lock(THIS_MODULE);
 	strscpy(chname, channel, RELAYMAP_NAME_MAX);
 	run->record_size = record_size;
 	run->rate = rate;
 	run->count = count;
+	run->rejects = rejects;
 	run->deadline_ns = duration_ms ?
 		ktime_get_ns() + (u64)duration_ms * NSEC_PER_MSEC : 0;
 	m = sysfs_match_string(lg_method_names, method);
 	if (m < 0)
-		pr_err("method \"%s\" invalid: api, reserve, relay_write or __relay_write\n",
+		pr_err("method \"%s\" invalid: api, reserve, relay_write, __relay_write or printf\n",
 		       method);
 	if (sysfs_streq(mode, "lossless")) {
 		run->lossless = true;
@@ -379,14 +535,15 @@ static int lg_parse_settings(struct lg_run *run, char *chname)
 		pr_err("mode \"%s\" invalid: lossless or drop\n", mode);
 		m = -EINVAL;
 	}
-	kernel_param_unlock(THIS_MODULE);
+	if (!params_locked)
+		kernel_param_unlock(THIS_MODULE);
 	if (m < 0)
 		return -EINVAL;
 	run->method = m;
 	return 0;
 }
 
-static int lg_start(void)
+static int lg_start(bool params_locked)
 {
 	struct relaymap_info *info;
 	char chname[RELAYMAP_NAME_MAX];
@@ -395,7 +552,7 @@ static int lg_start(void)
 	unsigned int cpu, n = 0;
 	int err;
 
-	err = lg_parse_settings(&run, chname);
+	err = lg_parse_settings(&run, chname, params_locked);
 	if (err)
 		return err;
 
@@ -411,6 +568,7 @@ static int lg_start(void)
 	}
 	relaymap_chan_info(ch, info);
 	run.overwrite = info->flags & RELAYMAP_INFO_OVERWRITE;
+	run.max_data = info->max_data_size;
 	if (run.record_size < LG_MIN_RECORD ||
 	    run.record_size % RELAYMAP_RECORD_ALIGN ||
 	    run.record_size > info->max_record_size) {
@@ -439,6 +597,11 @@ static int lg_start(void)
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
 		WRITE_ONCE(lg.cpus[cpu].written, 0);
 		WRITE_ONCE(lg.cpus[cpu].dropped, 0);
+		WRITE_ONCE(lg.cpus[cpu].rejected, 0);
+		WRITE_ONCE(lg.cpus[cpu].waits, 0);
+		WRITE_ONCE(lg.cpus[cpu].sleeps, 0);
+		WRITE_ONCE(lg.cpus[cpu].wait_ns, 0);
+		WRITE_ONCE(lg.cpus[cpu].cpu_ns, 0);
 	}
 
 	cpus_read_lock();
@@ -448,14 +611,16 @@ static int lg_start(void)
 		struct task_struct *t;
 
 		lc->cpu = cpu;
-		lc->rec = kzalloc(run.record_size, GFP_KERNEL);
+		lc->rec = kzalloc(max_t(size_t, run.record_size, LG_PRINTF_MAX),
+				  GFP_KERNEL);
 		if (!lc->rec) {
 			err = -ENOMEM;
 			break;
 		}
 		rec = lc->rec;
-		rec->size = run.record_size;
+		rec->event_id = RELAYMAP_EVENT_RECORD;
 		rec->type = RELAYMAP_REC_LOADGEN;
+		rec->len = run.record_size - sizeof(*rec);
 		t = kthread_create_on_node(lg_thread, lc, cpu_to_node(cpu),
 					   "relaymap_lg/%u", cpu);
 		if (IS_ERR(t)) {
@@ -513,7 +678,7 @@ static ssize_t lg_control_write(struct file *file, const char __user *ubuf,
 	cmd[len] = '\0';
 
 	if (sysfs_streq(cmd, "start"))
-		err = lg_start();
+		err = lg_start(false);
 	else if (sysfs_streq(cmd, "stop"))
 		lg_stop();
 	else
@@ -528,10 +693,18 @@ static const struct file_operations lg_control_fops = {
 	.llseek = noop_llseek,
 };
 
-static int lg_status_show(struct seq_file *m, void *v)
+/* Room for one "cpu" line and the "total" line. */
+#define LG_LINE_MAX 256
+
+/*
+ * The status text, for debugfs and for the `status` parameter (one page:
+ * with very many CPUs the cpu lines that do not fit are left out and
+ * counted in a "cpus-not-shown N" line; the total is always there).
+ */
+static void lg_status_fmt(struct seq_buf *s)
 {
-	u64 tw = 0, td = 0;
-	unsigned int cpu;
+	unsigned int cpu, hidden = 0;
+	u64 tw = 0, td = 0, tr = 0, twa = 0, ts = 0, twn = 0, tc = 0;
 	bool running;
 
 	/* Finished threads: let the reaper release the channel first. */
@@ -539,22 +712,127 @@ static int lg_status_show(struct seq_file *m, void *v)
 		flush_work(&lg.reap);
 	running = READ_ONCE(lg.started) && atomic_read(&lg.active);
 
-	seq_printf(m, "state %s\n", running ? "running" : "idle");
+	seq_buf_printf(s, "state %s\n", running ? "running" : "idle");
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
-		u64 w = READ_ONCE(lg.cpus[cpu].written);
-		u64 d = READ_ONCE(lg.cpus[cpu].dropped);
+		const struct lg_cpu *lc = &lg.cpus[cpu];
+		u64 w = READ_ONCE(lc->written);
+		u64 d = READ_ONCE(lc->dropped);
+		u64 r = READ_ONCE(lc->rejected);
+		u64 wa = READ_ONCE(lc->waits);
+		u64 sl = READ_ONCE(lc->sleeps);
+		u64 wn = READ_ONCE(lc->wait_ns);
+		u64 c = READ_ONCE(lc->cpu_ns);
 
-		if (cpu_online(cpu))
-			seq_printf(m, "cpu %u attempts %llu written %llu dropped %llu\n",
-				   cpu, w + d, w, d);
+		if (!cpu_online(cpu)) {
+			/* counted below */
+		} else if (s->size - seq_buf_used(s) < 3 * LG_LINE_MAX) {
+			hidden++;
+		} else {
+			seq_buf_printf(s,
+				       "cpu %u attempts %llu written %llu dropped %llu rejected %llu waits %llu sleeps %llu wait_us %llu cpu_us %llu\n",
+				       cpu, w + d, w, d, r, wa, sl,
+				       div_u64(wn, NSEC_PER_USEC),
+				       div_u64(c, NSEC_PER_USEC));
+		}
 		tw += w;
 		td += d;
+		tr += r;
+		twa += wa;
+		ts += sl;
+		twn += wn;
+		tc += c;
 	}
-	seq_printf(m, "total attempts %llu written %llu dropped %llu\n",
-		   tw + td, tw, td);
+	if (hidden)
+		seq_buf_printf(s, "cpus-not-shown %u\n", hidden);
+	seq_buf_printf(s,
+		       "total attempts %llu written %llu dropped %llu rejected %llu waits %llu sleeps %llu wait_us %llu cpu_us %llu\n",
+		       tw + td, tw, td, tr, twa, ts, div_u64(twn, NSEC_PER_USEC),
+		       div_u64(tc, NSEC_PER_USEC));
+}
+
+static int lg_status_show(struct seq_file *m, void *v)
+{
+	size_t size = (nr_cpu_ids + 3) * LG_LINE_MAX;
+	struct seq_buf s;
+	char *buf;
+
+	buf = kvmalloc(size, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	seq_buf_init(&s, buf, size);
+	lg_status_fmt(&s);
+	seq_write(m, buf, seq_buf_used(&s));
+	kvfree(buf);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(lg_status);
+
+/*
+ * The sysfs control: /sys/module/relaymap_loadgen/parameters/run.
+ * Writing 1 starts a run with the current parameters (EBUSY if one is
+ * running), 0 stops it and returns when every thread has ended. Reading
+ * gives 1 while writers run. Given at load (run=1) it acts like
+ * autostart. The parameter lock is held around set.
+ */
+static bool lg_ready;		/* lg_init() is done */
+static bool lg_run_at_load;
+
+static int lg_run_set(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+	int err;
+
+	err = kstrtobool(val, &on);
+	if (err)
+		return err;
+	if (!READ_ONCE(lg_ready)) {
+		lg_run_at_load = on;
+		return 0;
+	}
+	if (on)
+		return lg_start(true);
+	lg_stop();
+	return 0;
+}
+
+static int lg_run_get(char *buf, const struct kernel_param *kp)
+{
+	bool running = READ_ONCE(lg_ready) && READ_ONCE(lg.started) &&
+		       atomic_read(&lg.active);
+
+	return scnprintf(buf, PAGE_SIZE, "%d\n", running);
+}
+
+static const struct kernel_param_ops lg_run_ops = {
+	.set = lg_run_set,
+	.get = lg_run_get,
+};
+module_param_cb(run, &lg_run_ops, NULL, 0644);
+MODULE_PARM_DESC(run, "Write 1 to start, 0 to stop (returns when the writers ended); reads 1 while running");
+
+/* /sys/module/relaymap_loadgen/parameters/status: the status, read-only. */
+static int lg_status_set(const char *val, const struct kernel_param *kp)
+{
+	return -EPERM;
+}
+
+static int lg_status_get(char *buf, const struct kernel_param *kp)
+{
+	struct seq_buf s;
+
+	if (!READ_ONCE(lg_ready))
+		return -ENODEV;
+	seq_buf_init(&s, buf, PAGE_SIZE);
+	lg_status_fmt(&s);
+	return seq_buf_used(&s);
+}
+
+static const struct kernel_param_ops lg_status_ops = {
+	.set = lg_status_set,
+	.get = lg_status_get,
+};
+module_param_cb(status, &lg_status_ops, NULL, 0444);
+MODULE_PARM_DESC(status, "Read-only: state, per-CPU attempts/written/dropped and the total (as debugfs status)");
 
 static int __init lg_init(void)
 {
@@ -566,26 +844,60 @@ static int __init lg_init(void)
 	if (!lg.cpus)
 		return -ENOMEM;
 
+	if (create && create[0]) {
+		struct relaymap_chan_config cfg = {
+			.name = create,
+			.subbuf_size = create_subbuf_size,
+			.n_subbufs = create_n_subbufs,
+		};
+
+		lg.own = relaymap_chan_create(&cfg);
+		if (IS_ERR(lg.own)) {
+			err = PTR_ERR(lg.own);
+			pr_err("create=%s: cannot create the channel: %d\n",
+			       create, err);
+			kfree(lg.cpus);
+			return err;
+		}
+	}
+
+	/* An ERR_PTR without debugfs: the files below are then not made. */
 	lg.dir = debugfs_create_dir("relaymap_loadgen", NULL);
 	debugfs_create_file("control", 0200, lg.dir, NULL, &lg_control_fops);
 	debugfs_create_file("status", 0444, lg.dir, NULL, &lg_status_fops);
 
-	if (autostart) {
-		err = lg_start();
-		if (err) {
-			debugfs_remove(lg.dir);
-			kfree(lg.cpus);
-			return err;
-		}
+	/*
+	 * The parameters are in sysfs already: under their lock no `run`
+	 * write is half done, and later ones see lg_ready.
+	 */
+	kernel_param_lock(THIS_MODULE);
+	WRITE_ONCE(lg_ready, true);
+	err = 0;
+	if (autostart || lg_run_at_load)
+		err = lg_start(true);
+	if (err)
+		WRITE_ONCE(lg_ready, false);
+	kernel_param_unlock(THIS_MODULE);
+	if (err) {
+		debugfs_remove(lg.dir);
+		relaymap_chan_destroy(lg.own);
+		kfree(lg.cpus);
+		return err;
 	}
 	return 0;
 }
 
 static void __exit lg_exit(void)
 {
+	/* No `run` write in flight, none after: lg_stop() is the last word. */
+	kernel_param_lock(THIS_MODULE);
+	WRITE_ONCE(lg_ready, false);
+	kernel_param_unlock(THIS_MODULE);
 	debugfs_remove(lg.dir);
 	lg_stop();
 	cancel_work_sync(&lg.reap);
+	/* Consumers that still hold it drain it; see relaymap_chan_destroy(). */
+	relaymap_chan_destroy(lg.own);
 	kfree(lg.cpus);
 }
 

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * consumer.c - the classic relay-apps "audience.c", done right with
- * librelaymap: every CPU of a channel, zero-copy through read-only shared
- * mappings (no read() copies), one poll for all CPUs, a batch per CPU with
- * one control call each way, every record checked, and a loss report in
- * exact units at the end.
+ * librelaymap: a channel opened by name through /dev/relaymap, one reader
+ * per CPU (each holds its CPU's exclusive consumer claim and its own
+ * read-only mapping: zero-copy, no read() copies), one poll over all
+ * readers, a batch per ready CPU with one control call each way, every
+ * record checked, and a loss report in exact units at the end.
  *
- *   consumer --dir /sys/kernel/debug/relaymap/NAME [--expect N] [--quiet]
- *       Consume a kernel channel until SIGINT/SIGTERM (or N records), then
+ *   consumer --name NAME [--expect N] [--quiet]
+ *   consumer --dir DIR [--expect N] [--quiet]
+ *       Consume kernel channel NAME (through /dev/relaymap), or the
+ *       channel in directory DIR (debugfs: /sys/kernel/debug/relaymap/NAME,
+ *       or a simulated channel), until SIGINT/SIGTERM (or N records), then
  *       flush, drain what is left, and report.
  *
  *   consumer --sim [--cpus N] [--count N] [--record-size B] [--drop]
@@ -19,11 +23,15 @@
  *       that every missing record is counted as dropped).
  *
  * Output (one line each, stable for scripts):
+ *   consuming CPUS
  *   cpu C records R subbufs S bytes B gaps G
  *   total records R subbufs S bytes B gaps G bad X disorder D
- *   loss records_dropped N subbufs_lapped N subbufs_corrupt N
+ *   loss records_dropped N records_rejected N subbufs_lapped N subbufs_corrupt N
+ *   kernel records_written N records_dropped N subbufs_produced N subbufs_consumed N
  * Exit status 0 when every record verified (and the counts match in --sim
- * mode or with --expect), 1 otherwise, 2 on a usage error.
+ * mode or with --expect), 1 otherwise, 2 on a usage error, 3 when another
+ * consumer holds a CPU of the channel (RELAYMAP_ERR_BUSY; the message
+ * names it).
  *
  * Build: cc consumer.c $(pkg-config --cflags --libs relaymap)
  */
@@ -31,10 +39,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "relaymap.h"
 
@@ -42,6 +50,8 @@
 #include <pthread.h>
 #include <sched.h>
 #endif
+
+#define EXIT_BUSY 3
 
 struct cpu_stats {
 	uint64_t records, subbufs, bytes;
@@ -51,12 +61,14 @@ struct cpu_stats {
 
 struct consumer {
 	relaymap_channel *ch;
-	uint32_t cpus[RELAYMAP_MAX_CPUS];
-	size_t n_cpus;
-	struct cpu_stats *st; /* indexed by CPU number */
-	uint32_t max_cpu;
+	relaymap_reader **rd; /* one per CPU, in the order of cpus[] */
+	uint32_t *cpus;
+	bool *ready;
+	size_t n;
+	struct cpu_stats *st; /* indexed like rd[] */
 	uint64_t records, bad, disorder;
 	int quiet;
+	int busy; /* opening failed with RELAYMAP_ERR_BUSY */
 };
 
 static volatile sig_atomic_t stop;
@@ -82,10 +94,10 @@ static int fail(const char *what, relaymap_result rc)
 			return fail(#call, rc_);      \
 	} while (0)
 
-static void account(struct consumer *c, uint32_t cpu,
+static void account(struct consumer *c, size_t k, uint32_t cpu,
 		    const relaymap_record_view *r)
 {
-	struct cpu_stats *s = &c->st[cpu];
+	struct cpu_stats *s = &c->st[k];
 	relaymap_loadgen_record lg;
 	bool valid;
 
@@ -112,24 +124,25 @@ static void account(struct consumer *c, uint32_t cpu,
 	s->next_seq = lg.seq + 1;
 }
 
-/* One batch of one CPU: every ready sub-buffer, every record. Returns the
+/* One batch of reader k: every ready sub-buffer, every record. Returns the
  * number of sub-buffers consumed, or -1. */
-static long consume_cpu(struct consumer *c, uint32_t cpu)
+static long consume_reader(struct consumer *c, size_t k)
 {
 	relaymap_batch b;
 	size_t i;
 
-	CHECK(relaymap_channel_acquire(c->ch, cpu, &b));
+	CHECK(relaymap_reader_acquire(c->rd[k], SIZE_MAX, &b));
+	if (b.len == 0)
+		return 0; /* nothing outstanding */
 	for (i = 0; i < b.len; i++) {
-		relaymap_view v;
+		const relaymap_subbuf *sb = &b.subbufs[i];
 		relaymap_record_iter it;
 		relaymap_record_view r;
 		bool got;
 
-		CHECK(relaymap_batch_view(c->ch, i, &v));
-		c->st[cpu].subbufs++;
-		c->st[cpu].bytes += v.len;
-		CHECK(relaymap_record_iter_init(&it, &v));
+		c->st[k].subbufs++;
+		c->st[k].bytes += sb->payload.len;
+		CHECK(relaymap_record_iter_init(&it, sb->payload));
 		for (;;) {
 			relaymap_result rc = relaymap_record_iter_next(&it, &r, &got);
 
@@ -141,23 +154,32 @@ static long consume_cpu(struct consumer *c, uint32_t cpu)
 			}
 			if (!got)
 				break;
-			account(c, cpu, &r);
+			account(c, k, b.cpu, &r);
 		}
 	}
 	/* One PUT_CONSUMED for the whole batch. */
-	CHECK(relaymap_batch_release(c->ch));
+	CHECK(relaymap_reader_release(c->rd[k]));
 	return (long)b.len;
 }
 
-/* One pass over every CPU; returns sub-buffers consumed or -1. */
-static long consume_all(struct consumer *c)
+/* Waits up to timeout_ms for any reader, then consumes the ready ones (all
+ * of them when `all`). Returns sub-buffers consumed or -1. */
+static long consume_pass(struct consumer *c, int64_t timeout_ms, int all)
 {
 	long total = 0;
-	size_t k;
+	size_t k, n_ready = 0;
+	relaymap_result rc;
 
-	for (k = 0; k < c->n_cpus; k++) {
-		long n = consume_cpu(c, c->cpus[k]);
+	rc = relaymap_readers_wait((const relaymap_reader *const *)c->rd, c->n,
+				   timeout_ms, c->ready, &n_ready);
+	if (rc != RELAYMAP_OK)
+		return fail("relaymap_readers_wait", rc);
+	for (k = 0; k < c->n; k++) {
+		long n;
 
+		if (!all && !c->ready[k])
+			continue;
+		n = consume_reader(c, k);
 		if (n < 0)
 			return -1;
 		total += n;
@@ -165,7 +187,7 @@ static long consume_all(struct consumer *c)
 	return total;
 }
 
-/* Flush partial sub-buffers and consume until every CPU is drained (the
+/* Flush partial sub-buffers and consume until every reader is drained (the
  * writers must have stopped). */
 static int drain(struct consumer *c)
 {
@@ -173,12 +195,14 @@ static int drain(struct consumer *c)
 
 	CHECK(relaymap_channel_flush(c->ch, RELAYMAP_ALL_CPUS));
 	for (;;) {
-		bool drained, ready;
-		long n = consume_all(c);
+		bool drained = true;
+		long n = consume_pass(c, 10, 1);
+		size_t k;
 
 		if (n < 0)
 			return -1;
-		CHECK(relaymap_channel_is_drained(c->ch, &drained));
+		for (k = 0; k < c->n && drained; k++)
+			CHECK(relaymap_reader_is_drained(c->rd[k], &drained));
 		if (drained)
 			return 0;
 		if (n == 0 && ++idle > 100) {
@@ -186,44 +210,75 @@ static int drain(struct consumer *c)
 				"(is a writer still running?)\n");
 			return -1;
 		}
-		CHECK(relaymap_channel_wait(c->ch, 10, &ready));
 	}
 }
 
-static int open_consumer(struct consumer *c, const char *dir)
+static void close_consumer(struct consumer *c)
 {
-	relaymap_channel_info info;
 	size_t k;
 
-	CHECK(relaymap_channel_open(dir, RELAYMAP_OPEN_POPULATE, &c->ch));
+	for (k = 0; c->rd && k < c->n; k++)
+		relaymap_reader_close(c->rd[k]);
+	relaymap_channel_close(c->ch);
+	free(c->rd);
+	free(c->cpus);
+	free(c->ready);
+	free(c->st);
+	c->ch = NULL;
+	c->rd = NULL;
+	c->cpus = NULL;
+	c->ready = NULL;
+	c->st = NULL;
+}
+
+/* Opens the channel (by name, or by directory) and claims every CPU. */
+static int open_consumer(struct consumer *c, const char *name, const char *dir)
+{
+	relaymap_channel_info info;
+	relaymap_result rc;
+	size_t n = 0;
+
+	if (name)
+		CHECK(relaymap_channel_open(name, &c->ch));
+	else
+		CHECK(relaymap_channel_open_path(dir, &c->ch));
 	CHECK(relaymap_channel_get_info(c->ch, &info));
-	CHECK(relaymap_channel_cpus(c->ch, c->cpus, RELAYMAP_MAX_CPUS, &c->n_cpus));
-	c->max_cpu = 0;
-	for (k = 0; k < c->n_cpus; k++)
-		if (c->cpus[k] > c->max_cpu)
-			c->max_cpu = c->cpus[k];
-	c->st = calloc(c->max_cpu + 1, sizeof(*c->st));
-	if (!c->st) {
+	c->n = info.n_cpus;
+	c->rd = calloc(c->n, sizeof(*c->rd));
+	c->cpus = calloc(c->n, sizeof(*c->cpus));
+	c->ready = calloc(c->n, sizeof(*c->ready));
+	c->st = calloc(c->n, sizeof(*c->st));
+	if (!c->rd || !c->cpus || !c->ready || !c->st) {
 		fprintf(stderr, "consumer: out of memory\n");
 		return -1;
 	}
+	CHECK(relaymap_channel_cpus(c->ch, c->cpus, c->n, &n));
+	/* All or nothing: one held CPU and nothing is claimed. */
+	rc = relaymap_channel_open_readers(c->ch, c->rd, c->n, &n);
+	if (rc != RELAYMAP_OK) {
+		c->busy = rc == RELAYMAP_ERR_BUSY;
+		memset(c->rd, 0, c->n * sizeof(*c->rd));
+		return fail("relaymap_channel_open_readers", rc);
+	}
 	printf("channel %s: %zu CPUs, %" PRIu64 " x %" PRIu64 " bytes, %s, "
 	       "librelaymap %s (header %s)\n",
-	       info.name, c->n_cpus, info.n_subbufs, info.subbuf_size,
+	       info.name, c->n, info.n_subbufs, info.subbuf_size,
 	       info.overwrite ? "overwrite" : "no-overwrite",
 	       relaymap_version(), RELAYMAP_VERSION_STRING);
 	return 0;
 }
 
-/* Prints the report; fills *loss. */
+/* Prints the report; fills *loss with the sum over the readers. */
 static int report(struct consumer *c, relaymap_loss *loss)
 {
 	struct cpu_stats t = { 0 };
 	relaymap_channel_stats ks;
 	size_t k;
 
-	for (k = 0; k < c->n_cpus; k++) {
-		const struct cpu_stats *s = &c->st[c->cpus[k]];
+	memset(loss, 0, sizeof(*loss));
+	for (k = 0; k < c->n; k++) {
+		const struct cpu_stats *s = &c->st[k];
+		relaymap_loss l;
 
 		printf("cpu %u records %" PRIu64 " subbufs %" PRIu64 " bytes %" PRIu64
 		       " gaps %" PRIu64 "\n", c->cpus[k], s->records, s->subbufs,
@@ -231,13 +286,18 @@ static int report(struct consumer *c, relaymap_loss *loss)
 		t.subbufs += s->subbufs;
 		t.bytes += s->bytes;
 		t.gaps += s->gaps;
+		CHECK(relaymap_reader_loss(c->rd[k], &l));
+		loss->records_dropped += l.records_dropped;
+		loss->records_rejected += l.records_rejected;
+		loss->subbufs_lapped += l.subbufs_lapped;
+		loss->subbufs_corrupt += l.subbufs_corrupt;
 	}
 	printf("total records %" PRIu64 " subbufs %" PRIu64 " bytes %" PRIu64
 	       " gaps %" PRIu64 " bad %" PRIu64 " disorder %" PRIu64 "\n",
 	       c->records, t.subbufs, t.bytes, t.gaps, c->bad, c->disorder);
-	CHECK(relaymap_channel_loss(c->ch, RELAYMAP_ALL_CPUS, loss));
-	printf("loss records_dropped %" PRIu64 " subbufs_lapped %" PRIu64
-	       " subbufs_corrupt %" PRIu64 "\n", loss->records_dropped,
+	printf("loss records_dropped %" PRIu64 " records_rejected %" PRIu64
+	       " subbufs_lapped %" PRIu64 " subbufs_corrupt %" PRIu64 "\n",
+	       loss->records_dropped, loss->records_rejected,
 	       loss->subbufs_lapped, loss->subbufs_corrupt);
 	CHECK(relaymap_channel_get_stats(c->ch, RELAYMAP_ALL_CPUS, &ks));
 	printf("kernel records_written %" PRIu64 " records_dropped %" PRIu64
@@ -247,16 +307,10 @@ static int report(struct consumer *c, relaymap_loss *loss)
 	return 0;
 }
 
-static void close_consumer(struct consumer *c)
-{
-	relaymap_channel_close(c->ch);
-	c->ch = NULL;
-	free(c->st);
-	c->st = NULL;
-}
-
-/* --dir: consume until a signal (or --expect records), then drain. */
-static int run_dir(const char *dir, long long expect, int quiet)
+/* --name / --dir: consume until a signal (or --expect records), then
+ * drain. */
+static int run_channel(const char *name, const char *dir, long long expect,
+		       int quiet)
 {
 	struct consumer c = { .quiet = quiet };
 	relaymap_loss loss;
@@ -268,24 +322,22 @@ static int run_dir(const char *dir, long long expect, int quiet)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	if (open_consumer(&c, dir) < 0) {
-		close_consumer(&c);
-		return 1;
-	}
-	printf("consuming (SIGINT or SIGTERM to stop)\n");
-	fflush(stdout);
-	while (!stop && (expect < 0 || c.records < (uint64_t)expect)) {
-		bool ready;
-		relaymap_result rc = relaymap_channel_wait(c.ch, 200, &ready);
+	if (open_consumer(&c, name, dir) < 0) {
+		int busy = c.busy;
 
-		if (rc != RELAYMAP_OK) {
-			fail("relaymap_channel_wait", rc);
+		close_consumer(&c);
+		return busy ? EXIT_BUSY : 1;
+	}
+	printf("consuming %zu CPUs (SIGINT or SIGTERM to stop)\n", c.n);
+	fflush(stdout);
+	ok = 1;
+	while (!stop && (expect < 0 || c.records < (uint64_t)expect)) {
+		if (consume_pass(&c, 200, 0) < 0) {
+			ok = 0;
 			break;
 		}
-		if (consume_all(&c) < 0)
-			break;
 	}
-	ok = drain(&c) == 0;
+	ok &= drain(&c) == 0;
 	ok &= report(&c, &loss) == 0;
 	ok &= c.bad == 0 && c.disorder == 0;
 	if (expect >= 0 && c.records != (uint64_t)expect) {
@@ -369,7 +421,7 @@ static int run_sim(uint32_t cpus, uint64_t count, size_t record_size, int drop,
 	if (rc != RELAYMAP_OK)
 		return fail("relaymap_sim_create", rc), 1;
 	p = calloc(cpus, sizeof(*p));
-	if (!p || open_consumer(&c, relaymap_sim_dir(sim)) < 0) {
+	if (!p || open_consumer(&c, NULL, relaymap_sim_dir(sim)) < 0) {
 		close_consumer(&c);
 		free(p);
 		relaymap_sim_free(sim);
@@ -388,19 +440,10 @@ static int run_sim(uint32_t cpus, uint64_t count, size_t record_size, int drop,
 	/* Consume while the producers run; stop when all have finished. */
 	running = 1;
 	while (running) {
-		bool ready;
-
 		running = 0;
 		for (k = 0; k < cpus; k++)
 			running |= !__atomic_load_n(&p[k].done, __ATOMIC_ACQUIRE);
-		relaymap_result rc2 = relaymap_channel_wait(c.ch, 50, &ready);
-
-		if (rc2 != RELAYMAP_OK) {
-			fail("relaymap_channel_wait", rc2);
-			ok = 0;
-			break;
-		}
-		if (consume_all(&c) < 0) {
+		if (consume_pass(&c, 50, 0) < 0) {
 			ok = 0;
 			break;
 		}
@@ -418,7 +461,8 @@ static int run_sim(uint32_t cpus, uint64_t count, size_t record_size, int drop,
 	       "\n", written, dropped, refused);
 	ok &= c.bad == 0 && c.disorder == 0;
 	for (k = 0; k < cpus; k++) {
-		if (c.st[k].records != p[k].written) {
+		/* The simulated CPUs are 0..cpus-1, so reader k is CPU k. */
+		if (c.cpus[k] != k || c.st[k].records != p[k].written) {
 			fprintf(stderr, "consumer: cpu %u: received %" PRIu64
 				", written %" PRIu64 "\n", k, c.st[k].records,
 				p[k].written);
@@ -447,7 +491,8 @@ static int run_sim(uint32_t cpus, uint64_t count, size_t record_size, int drop,
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: consumer --dir DIR [--expect N] [--quiet]\n"
+		"usage: consumer --name NAME [--expect N] [--quiet]\n"
+		"       consumer --dir DIR [--expect N] [--quiet]\n"
 #ifdef RELAYMAP_TESTING
 		"       consumer --sim [--cpus N] [--count N] [--record-size B] [--drop]\n"
 		"                      [--subbuf-size B] [--n-subbufs N]\n"
@@ -457,7 +502,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *dir = NULL;
+	const char *dir = NULL, *name = NULL;
 	long long expect = -1;
 	int quiet = 0, sim = 0, drop = 0, i;
 	unsigned long long cpus = 2, count = 100000, record_size = 64;
@@ -473,6 +518,8 @@ int main(int argc, char **argv)
 			sim = 1;
 		} else if (!strcmp(a, "--drop")) {
 			drop = 1;
+		} else if (v && !strcmp(a, "--name")) {
+			name = v, i++;
 		} else if (v && !strcmp(a, "--dir")) {
 			dir = v, i++;
 		} else if (v && !strcmp(a, "--expect")) {
@@ -493,10 +540,10 @@ int main(int argc, char **argv)
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (dir && !sim)
-		return run_dir(dir, expect, quiet);
+	if (!sim && (!name != !dir))
+		return run_channel(name, dir, expect, quiet);
 #ifdef RELAYMAP_TESTING
-	if (sim && !dir)
+	if (sim && !dir && !name)
 		return run_sim((uint32_t)cpus, count, (size_t)record_size, drop,
 			       subbuf_size, n_subbufs);
 #else

@@ -1,26 +1,32 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //
 // consumer.cpp - the C consumer (consumer.c) in C++ with the RAII wrapper
-// relaymap.hpp: the channel is a unique handle, each sub-buffer a View that
-// is handed back to the kernel when it goes out of scope, errors are
-// exceptions. It takes sub-buffers one at a time with next() (consumer.c
-// uses batches), from any CPU, round-robin.
+// relaymap.hpp, on the per-CPU reader model: the channel and each reader
+// are unique handles, every reader is consumed by its own thread (readers
+// are independent), one sub-buffer at a time with Reader::next() (acquire
+// of one: constant cost per sub-buffer), each Subbuf handed back to the
+// kernel when it goes out of scope; errors are exceptions.
 //
-//   consumer_cpp --dir /sys/kernel/debug/relaymap/NAME [--expect N]
+//   consumer_cpp --name NAME [--expect N]     (through /dev/relaymap)
+//   consumer_cpp --dir DIR [--expect N]       (debugfs or simulated channel)
 //   consumer_cpp --sim [--cpus N] [--count N] [--record-size B] [--drop]
 //                      [--subbuf-size B] [--n-subbufs N]    (RELAYMAP_TESTING)
 //
-// Same output lines and exit status as consumer.c.
+// Same output lines and exit status as consumer.c (3: another consumer
+// holds a CPU).
 //
-// Build: c++ -std=c++17 consumer.cpp $(pkg-config --cflags --libs relaymap)
+// Build: c++ -std=c++17 consumer.cpp $(pkg-config --cflags --libs relaymap) -pthread
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <inttypes.h>
-#include <map>
+#include <memory>
+#include <pthread.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,96 +35,77 @@
 
 namespace {
 
-volatile std::sig_atomic_t stop_requested = 0;
+constexpr int exit_busy = 3;
 
-extern "C" void on_signal(int) { stop_requested = 1; }
-
-struct CpuStats {
-	uint64_t records = 0, subbufs = 0, bytes = 0, next_seq = 0, gaps = 0;
-};
-
-class Consumer {
+// One CPU: its reader, what arrived, and the thread consuming it.
+class CpuConsumer {
 public:
-	explicit Consumer(const std::string &dir) : ch_(dir)
-	{
-		auto info = ch_.info();
-		cpus_ = ch_.cpus();
-		for (uint32_t c : cpus_)
-			st_[c] = CpuStats{};
-		std::printf("channel %s: %zu CPUs, %" PRIu64 " x %" PRIu64 " bytes, %s, "
-			    "librelaymap %s (header %s)\n",
-			    info.name, cpus_.size(), info.n_subbufs, info.subbuf_size,
-			    info.overwrite ? "overwrite" : "no-overwrite", relaymap_version(),
-			    RELAYMAP_VERSION_STRING);
-	}
+	explicit CpuConsumer(relaymap::Reader rd) : rd_(std::move(rd)), cpu_(rd_.cpu()) {}
 
 	// Takes every ready sub-buffer, one at a time; returns how many.
 	uint64_t consume()
 	{
 		uint64_t n = 0;
-		while (auto v = ch_.next()) {
-			take(*v);
+		while (auto sb = rd_.next()) {
+			take(*sb);
 			n++;
-		} // each View is handed back here, when it goes out of scope
+		} // each Subbuf is handed back here, when it goes out of scope
 		return n;
 	}
 
-	// Flushes and consumes until every CPU is drained (writers stopped).
+	// The thread: wait and consume until `stop`.
+	void start(const std::atomic<bool> &stop)
+	{
+		thread_ = std::thread([this, &stop] {
+			try {
+				while (!stop.load(std::memory_order_acquire))
+					if (rd_.wait(std::chrono::milliseconds(100)))
+						consume();
+			} catch (const std::exception &e) {
+				error_ = e.what();
+			}
+		});
+	}
+	void join()
+	{
+		if (thread_.joinable())
+			thread_.join();
+	}
+
+	// After the writers stopped and the channel was flushed: consume until
+	// drained.
 	void drain()
 	{
-		ch_.flush();
 		for (int idle = 0;;) {
 			uint64_t n = consume();
-			if (ch_.drained())
+			if (rd_.drained())
 				return;
 			if (n == 0 && ++idle > 100)
-				throw std::runtime_error("not drained after 100 idle passes "
+				throw std::runtime_error("cpu " + std::to_string(cpu_) +
+							 ": not drained after 100 idle passes "
 							 "(is a writer still running?)");
-			ch_.wait(std::chrono::milliseconds(10));
+			rd_.wait(std::chrono::milliseconds(10));
 		}
 	}
 
-	relaymap_loss report()
-	{
-		CpuStats t;
-		for (uint32_t c : cpus_) {
-			const CpuStats &s = st_[c];
-			std::printf("cpu %u records %" PRIu64 " subbufs %" PRIu64 " bytes %" PRIu64
-				    " gaps %" PRIu64 "\n",
-				    c, s.records, s.subbufs, s.bytes, s.gaps);
-			t.subbufs += s.subbufs;
-			t.bytes += s.bytes;
-			t.gaps += s.gaps;
-		}
-		std::printf("total records %" PRIu64 " subbufs %" PRIu64 " bytes %" PRIu64
-			    " gaps %" PRIu64 " bad %" PRIu64 " disorder %" PRIu64 "\n",
-			    records_, t.subbufs, t.bytes, t.gaps, bad_, disorder_);
-		relaymap_loss l = ch_.loss();
-		std::printf("loss records_dropped %" PRIu64 " subbufs_lapped %" PRIu64
-			    " subbufs_corrupt %" PRIu64 "\n",
-			    l.records_dropped, l.subbufs_lapped, l.subbufs_corrupt);
-		relaymap_channel_stats k = ch_.stats();
-		std::printf("kernel records_written %" PRIu64 " records_dropped %" PRIu64
-			    " subbufs_produced %" PRIu64 " subbufs_consumed %" PRIu64 "\n",
-			    k.records_written, k.records_dropped, k.subbufs_produced,
-			    k.subbufs_consumed);
-		return l;
-	}
-
-	bool wait(std::chrono::milliseconds t) { return ch_.wait(t); }
-	uint64_t records() const { return records_; }
-	bool clean() const { return bad_ == 0 && disorder_ == 0; }
-	const CpuStats &cpu(uint32_t c) { return st_[c]; }
+	uint32_t cpu() const { return cpu_; }
+	uint64_t records() const { return records_.load(std::memory_order_relaxed); }
+	uint64_t subbufs() const { return subbufs_; }
+	uint64_t bytes() const { return bytes_; }
+	uint64_t gaps() const { return gaps_; }
+	uint64_t bad() const { return bad_; }
+	uint64_t disorder() const { return disorder_; }
+	const std::string &error() const { return error_; }
+	relaymap_loss loss() const { return rd_.loss(); }
 
 private:
-	void take(const relaymap::View &v)
+	void take(const relaymap::Subbuf &sb)
 	{
-		CpuStats &s = st_[v.cpu()];
-		s.subbufs++;
-		s.bytes += v.size();
+		subbufs_++;
+		bytes_ += sb.size();
 		try {
-			for (const relaymap_record_view &r : v.records())
-				account(s, v.cpu(), r);
+			for (const relaymap_record_view &r : sb.records())
+				account(r);
 		} catch (const relaymap::Error &e) {
 			// Corrupt framing: the rest of this payload is skipped.
 			std::fprintf(stderr, "consumer_cpp: %s\n", e.what());
@@ -126,57 +113,158 @@ private:
 		}
 	}
 
-	void account(CpuStats &s, uint32_t cpu, const relaymap_record_view &r)
+	void account(const relaymap_record_view &r)
 	{
-		s.records++;
-		records_++;
+		records_.fetch_add(1, std::memory_order_relaxed);
 		if (r.rec_type != RELAYMAP_REC_LOADGEN)
 			return;
 		relaymap_loadgen_record lg;
 		bool valid = false;
 		if (relaymap_loadgen_parse(&r, &lg, &valid) != RELAYMAP_OK || !valid ||
-		    lg.cpu != cpu) {
+		    lg.cpu != cpu_) {
 			if (bad_ < 10)
 				std::fprintf(stderr, "consumer_cpp: cpu %u: bad record at offset %zu\n",
-					     cpu, r.offset);
+					     cpu_, r.offset);
 			bad_++;
 			return;
 		}
-		if (lg.seq < s.next_seq) {
+		if (lg.seq < next_seq_) {
 			if (disorder_ < 10)
 				std::fprintf(stderr, "consumer_cpp: cpu %u: seq %" PRIu64
-					     " after %" PRIu64 "\n", cpu, lg.seq, s.next_seq - 1);
+					     " after %" PRIu64 "\n", cpu_, lg.seq, next_seq_ - 1);
 			disorder_++;
 			return;
 		}
-		s.gaps += lg.seq - s.next_seq;
-		s.next_seq = lg.seq + 1;
+		gaps_ += lg.seq - next_seq_;
+		next_seq_ = lg.seq + 1;
 	}
 
-	relaymap::Channel ch_;
-	std::vector<uint32_t> cpus_;
-	std::map<uint32_t, CpuStats> st_;
-	uint64_t records_ = 0, bad_ = 0, disorder_ = 0;
+	relaymap::Reader rd_;
+	uint32_t cpu_;
+	std::thread thread_;
+	std::atomic<uint64_t> records_{0};
+	uint64_t subbufs_ = 0, bytes_ = 0, next_seq_ = 0, gaps_ = 0, bad_ = 0, disorder_ = 0;
+	std::string error_;
 };
 
-int run_dir(const std::string &dir, long long expect)
-{
-	struct sigaction sa;
-	std::memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal; // no SA_RESTART: the wait returns
-	sigaction(SIGINT, &sa, nullptr);
-	sigaction(SIGTERM, &sa, nullptr);
+class Consumer {
+public:
+	explicit Consumer(relaymap::Channel ch) : ch_(std::move(ch))
+	{
+		auto info = ch_.info();
+		for (relaymap::Reader &rd : ch_.readers()) // all or nothing
+			cpus_.push_back(std::make_unique<CpuConsumer>(std::move(rd)));
+		std::printf("channel %s: %zu CPUs, %" PRIu64 " x %" PRIu64 " bytes, %s, "
+			    "librelaymap %s (header %s)\n",
+			    info.name, cpus_.size(), info.n_subbufs, info.subbuf_size,
+			    info.overwrite ? "overwrite" : "no-overwrite", relaymap_version(),
+			    RELAYMAP_VERSION_STRING);
+	}
+	~Consumer() { stop(); }
 
-	Consumer c(dir);
-	std::printf("consuming (SIGINT or SIGTERM to stop)\n");
+	void start()
+	{
+		for (auto &c : cpus_)
+			c->start(stop_);
+	}
+	// Stops the threads (idempotent).
+	void stop()
+	{
+		stop_.store(true, std::memory_order_release);
+		for (auto &c : cpus_)
+			c->join();
+	}
+	// Stops the threads, flushes, drains every reader (writers stopped).
+	void drain()
+	{
+		stop();
+		ch_.flush();
+		for (auto &c : cpus_)
+			c->drain();
+	}
+
+	uint64_t records() const
+	{
+		uint64_t n = 0;
+		for (const auto &c : cpus_)
+			n += c->records();
+		return n;
+	}
+
+	// Prints the report; returns the losses summed over the readers.
+	relaymap_loss report(bool &clean) const
+	{
+		uint64_t subbufs = 0, bytes = 0, gaps = 0, bad = 0, disorder = 0;
+		relaymap_loss t{};
+		clean = true;
+		for (const auto &c : cpus_) {
+			std::printf("cpu %u records %" PRIu64 " subbufs %" PRIu64 " bytes %" PRIu64
+				    " gaps %" PRIu64 "\n",
+				    c->cpu(), c->records(), c->subbufs(), c->bytes(), c->gaps());
+			subbufs += c->subbufs();
+			bytes += c->bytes();
+			gaps += c->gaps();
+			bad += c->bad();
+			disorder += c->disorder();
+			relaymap_loss l = c->loss();
+			t.records_dropped += l.records_dropped;
+			t.records_rejected += l.records_rejected;
+			t.subbufs_lapped += l.subbufs_lapped;
+			t.subbufs_corrupt += l.subbufs_corrupt;
+			if (!c->error().empty()) {
+				std::fprintf(stderr, "consumer_cpp: cpu %u: %s\n", c->cpu(),
+					     c->error().c_str());
+				clean = false;
+			}
+		}
+		std::printf("total records %" PRIu64 " subbufs %" PRIu64 " bytes %" PRIu64
+			    " gaps %" PRIu64 " bad %" PRIu64 " disorder %" PRIu64 "\n",
+			    records(), subbufs, bytes, gaps, bad, disorder);
+		std::printf("loss records_dropped %" PRIu64 " records_rejected %" PRIu64
+			    " subbufs_lapped %" PRIu64 " subbufs_corrupt %" PRIu64 "\n",
+			    t.records_dropped, t.records_rejected, t.subbufs_lapped,
+			    t.subbufs_corrupt);
+		relaymap_channel_stats k = ch_.stats();
+		std::printf("kernel records_written %" PRIu64 " records_dropped %" PRIu64
+			    " subbufs_produced %" PRIu64 " subbufs_consumed %" PRIu64 "\n",
+			    k.records_written, k.records_dropped, k.subbufs_produced,
+			    k.subbufs_consumed);
+		clean &= bad == 0 && disorder == 0;
+		return t;
+	}
+
+	size_t size() const { return cpus_.size(); }
+	const CpuConsumer &cpu(size_t i) const { return *cpus_[i]; }
+
+private:
+	relaymap::Channel ch_;
+	std::vector<std::unique_ptr<CpuConsumer>> cpus_;
+	std::atomic<bool> stop_{false};
+};
+
+int run_channel(const std::string &name, const std::string &dir, long long expect)
+{
+	// The consumer threads inherit a mask that blocks SIGINT and SIGTERM;
+	// this thread takes them with sigtimedwait.
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+	Consumer c(name.empty() ? relaymap::Channel::open_path(dir) : relaymap::Channel::open(name));
+	c.start();
+	std::printf("consuming %zu CPUs (SIGINT or SIGTERM to stop)\n", c.size());
 	std::fflush(stdout);
-	while (!stop_requested && (expect < 0 || c.records() < uint64_t(expect))) {
-		c.wait(std::chrono::milliseconds(200));
-		c.consume();
+	const struct timespec tick = {0, 100 * 1000 * 1000};
+	while (expect < 0 || c.records() < uint64_t(expect)) {
+		int sig = sigtimedwait(&sigs, nullptr, &tick);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
 	}
 	c.drain();
-	c.report();
-	bool ok = c.clean();
+	bool ok = true;
+	c.report(ok);
 	if (expect >= 0 && c.records() != uint64_t(expect)) {
 		std::fprintf(stderr, "consumer_cpp: %" PRIu64 " records, expected %lld\n",
 			     c.records(), expect);
@@ -188,7 +276,6 @@ int run_dir(const std::string &dir, long long expect)
 #ifdef RELAYMAP_TESTING
 struct Producer {
 	uint64_t written = 0, dropped = 0, refused = 0;
-	std::atomic<bool> done{false};
 	std::string error;
 };
 
@@ -196,9 +283,10 @@ int run_sim(uint32_t cpus, uint64_t count, size_t record_size, bool drop,
 	    uint64_t subbuf_size, uint64_t n_subbufs)
 {
 	relaymap::Sim sim(subbuf_size, n_subbufs, cpus);
-	Consumer c(sim.dir());
+	Consumer c(relaymap::Channel::open_path(sim.dir()));
 	std::printf("simulated producers: %u x %" PRIu64 " records of %zu bytes (%s)\n",
 		    cpus, count, record_size, drop ? "drop when full" : "lossless");
+	c.start();
 	std::vector<Producer> p(cpus);
 	std::vector<std::thread> threads;
 	for (uint32_t k = 0; k < cpus; k++) {
@@ -224,17 +312,9 @@ int run_sim(uint32_t cpus, uint64_t count, size_t record_size, bool drop,
 			} catch (const relaymap::Error &e) {
 				me.error = e.what();
 			}
-			me.done.store(true, std::memory_order_release);
 		});
 	}
 	bool ok = true;
-	for (bool running = true; running;) {
-		running = false;
-		for (const Producer &q : p)
-			running |= !q.done.load(std::memory_order_acquire);
-		c.wait(std::chrono::milliseconds(50));
-		c.consume();
-	}
 	uint64_t written = 0, dropped = 0, refused = 0;
 	for (uint32_t k = 0; k < cpus; k++) {
 		threads[k].join();
@@ -248,14 +328,16 @@ int run_sim(uint32_t cpus, uint64_t count, size_t record_size, bool drop,
 		}
 	}
 	c.drain();
-	relaymap_loss loss = c.report();
+	bool clean = true;
+	relaymap_loss loss = c.report(clean);
+	ok &= clean;
 	std::printf("producers written %" PRIu64 " dropped %" PRIu64 " refused %" PRIu64 "\n",
 		    written, dropped, refused);
-	ok &= c.clean();
 	for (uint32_t k = 0; k < cpus; k++) {
-		if (c.cpu(k).records != p[k].written) {
+		// The simulated CPUs are 0..cpus-1, so reader k is CPU k.
+		if (c.cpu(k).cpu() != k || c.cpu(k).records() != p[k].written) {
 			std::fprintf(stderr, "consumer_cpp: cpu %u: received %" PRIu64
-				     ", written %" PRIu64 "\n", k, c.cpu(k).records, p[k].written);
+				     ", written %" PRIu64 "\n", k, c.cpu(k).records(), p[k].written);
 			ok = false;
 		}
 	}
@@ -274,7 +356,8 @@ int run_sim(uint32_t cpus, uint64_t count, size_t record_size, bool drop,
 
 void usage()
 {
-	std::fprintf(stderr, "usage: consumer_cpp --dir DIR [--expect N]\n"
+	std::fprintf(stderr, "usage: consumer_cpp --name NAME [--expect N]\n"
+			     "       consumer_cpp --dir DIR [--expect N]\n"
 #ifdef RELAYMAP_TESTING
 			     "       consumer_cpp --sim [--cpus N] [--count N] [--record-size B] "
 			     "[--drop]\n"
@@ -287,7 +370,7 @@ void usage()
 
 int main(int argc, char **argv)
 {
-	std::string dir;
+	std::string dir, name;
 	long long expect = -1;
 	bool sim = false, drop = false;
 	unsigned long long cpus = 2, count = 100000, record_size = 64;
@@ -305,6 +388,8 @@ int main(int argc, char **argv)
 			drop = true;
 		else if (a == "--quiet")
 			;
+		else if (v && a == "--name")
+			name = v, i++;
 		else if (v && a == "--dir")
 			dir = v, i++;
 		else if (v && a == "--expect")
@@ -326,10 +411,10 @@ int main(int argc, char **argv)
 	}
 	std::setvbuf(stdout, nullptr, _IOLBF, 0);
 	try {
-		if (!dir.empty() && !sim)
-			return run_dir(dir, expect);
+		if (!sim && (name.empty() != dir.empty()))
+			return run_channel(name, dir, expect);
 #ifdef RELAYMAP_TESTING
-		if (sim && dir.empty())
+		if (sim && dir.empty() && name.empty())
 			return run_sim(uint32_t(cpus), count, size_t(record_size), drop,
 				       subbuf_size, n_subbufs);
 #else
@@ -339,7 +424,7 @@ int main(int argc, char **argv)
 	} catch (const relaymap::Error &e) {
 		std::fprintf(stderr, "consumer_cpp: %s (%s)\n", e.what(),
 			     relaymap_result_name(e.code()));
-		return 1;
+		return e.busy() ? exit_busy : 1;
 	} catch (const std::exception &e) {
 		std::fprintf(stderr, "consumer_cpp: %s\n", e.what());
 		return 1;

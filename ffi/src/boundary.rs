@@ -16,26 +16,31 @@ pub enum relaymap_result {
     RELAYMAP_OK = 0,
     /// A required pointer argument was NULL.
     RELAYMAP_ERR_NULL_ARGUMENT = 1,
-    /// An argument is out of range or malformed (unknown flags, an empty
-    /// path, a negative CPU other than RELAYMAP_ALL_CPUS, an index past the
-    /// batch, ...).
+    /// An argument is out of range or malformed (an empty name, a negative
+    /// CPU other than RELAYMAP_ALL_CPUS, a limit of 0, ...).
     RELAYMAP_ERR_INVALID_ARGUMENT = 2,
     /// The library panicked (a bug in relaymap): the call had no effect or
     /// an unknown part of it. Close the handle involved.
     RELAYMAP_ERR_PANIC = 3,
-    /// The handle is being used by another thread right now. A handle is
-    /// for one thread at a time.
+    /// Another consumer holds the CPU (consuming is exclusive per CPU):
+    /// the message names its pid and command, e.g. "channel demo: cpu 1
+    /// of the channel is held by pid 4242 (relaymap-dump): ...". Also a
+    /// RESET while a consumer or a writer is attached.
     RELAYMAP_ERR_BUSY = 4,
-    /// The call does not fit the handle's state (e.g. releasing a view that
-    /// is not the outstanding one).
+    /// The call does not fit the handle's state (acquiring while a batch
+    /// is outstanding, releasing when none is).
     RELAYMAP_ERR_STATE = 5,
     /// The caller's buffer is too small; the size needed was reported.
     RELAYMAP_ERR_BUFFER_TOO_SMALL = 6,
+    /// The handle is being used by another thread right now. A reader is
+    /// for one thread at a time (different readers are independent).
+    RELAYMAP_ERR_HANDLE_IN_USE = 7,
     /// The directory is not a relaymap channel (missing, no control file,
     /// the control file does not answer relaymap ioctls).
     RELAYMAP_ERR_NOT_A_CHANNEL = 10,
-    /// A channel file could not be opened for lack of permission (they are
-    /// root-only: cpuN 0400, control 0600).
+    /// Permission denied: /dev/relaymap (or a channel file) may not be
+    /// opened by this user. The message says which group owns the device
+    /// (module parameters mode= and group=, kmod's udev rule).
     RELAYMAP_ERR_PERMISSION_DENIED = 11,
     /// An I/O error: opening, mapping or polling a channel file.
     RELAYMAP_ERR_IO = 12,
@@ -44,18 +49,29 @@ pub enum relaymap_result {
     /// The channel's geometry does not add up.
     RELAYMAP_ERR_GEOMETRY = 14,
     /// A control operation (ioctl) failed; `relaymap_last_os_error()` has
-    /// the errno (e.g. EBUSY for a reset while a writer is registered).
+    /// the errno.
     RELAYMAP_ERR_IOCTL = 15,
-    /// The kernel closed the channel (its creator destroyed it); data already
-    /// produced can still be drained.
+    /// The channel was destroyed by its creator; data already produced can
+    /// still be drained.
     RELAYMAP_ERR_CHANNEL_CLOSED = 16,
-    /// The CPU has no buffer in this channel (or is not mapped by it).
+    /// The CPU has no buffer in this channel.
     RELAYMAP_ERR_UNKNOWN_CPU = 17,
     /// Corrupt data: a record's framing, a sub-buffer header, a cursor
     /// going backwards.
     RELAYMAP_ERR_CORRUPT = 18,
     /// The simulated producer failed (testing API only).
     RELAYMAP_ERR_SIM = 19,
+    /// The relaymap kernel module is not loaded (no /dev/relaymap).
+    RELAYMAP_ERR_MODULE_NOT_LOADED = 20,
+    /// No channel of that name exists; the message lists the ones that do.
+    RELAYMAP_ERR_NO_SUCH_CHANNEL = 21,
+    /// The kernel is locked down (Secure Boot: lockdown=integrity) and
+    /// refuses debugfs channel files: open the channel by name through
+    /// /dev/relaymap (`relaymap_channel_open()`).
+    RELAYMAP_ERR_LOCKDOWN = 22,
+    /// debugfs is not mounted (or disabled): open the channel by name
+    /// through /dev/relaymap (`relaymap_channel_open()`).
+    RELAYMAP_ERR_DEBUGFS_NOT_MOUNTED = 23,
     /// Any other failure.
     RELAYMAP_ERR_OTHER = 99,
 }
@@ -91,24 +107,35 @@ impl Failure {
     }
 }
 
+/// The result code of an SDK error.
+fn code_of(e: &sdk::Error) -> relaymap_result {
+    use sdk::Error as E;
+    match e {
+        E::ModuleNotLoaded { .. } => RELAYMAP_ERR_MODULE_NOT_LOADED,
+        E::NoSuchChannel { .. } => RELAYMAP_ERR_NO_SUCH_CHANNEL,
+        E::Lockdown { .. } => RELAYMAP_ERR_LOCKDOWN,
+        E::DebugfsNotMounted { .. } => RELAYMAP_ERR_DEBUGFS_NOT_MOUNTED,
+        E::Busy { .. } => RELAYMAP_ERR_BUSY,
+        E::NotAChannel { .. } => RELAYMAP_ERR_NOT_A_CHANNEL,
+        E::PermissionDenied { .. } => RELAYMAP_ERR_PERMISSION_DENIED,
+        E::Open { .. } | E::Mmap { .. } | E::Poll { .. } => RELAYMAP_ERR_IO,
+        E::AbiMismatch { .. } => RELAYMAP_ERR_ABI_MISMATCH,
+        E::Geometry { .. } => RELAYMAP_ERR_GEOMETRY,
+        E::Ioctl { source, .. } if source.raw_os_error() == Some(libc::EBUSY) => RELAYMAP_ERR_BUSY,
+        E::Ioctl { .. } => RELAYMAP_ERR_IOCTL,
+        E::ChannelClosed { .. } => RELAYMAP_ERR_CHANNEL_CLOSED,
+        E::UnknownCpu { .. } => RELAYMAP_ERR_UNKNOWN_CPU,
+        E::CorruptHeader { .. } | E::CorruptRecord { .. } | E::CursorBackwards { .. } => {
+            RELAYMAP_ERR_CORRUPT
+        }
+        E::Backend { backend, .. } if backend.contains("sim") => RELAYMAP_ERR_SIM,
+        _ => RELAYMAP_ERR_OTHER,
+    }
+}
+
 impl From<sdk::Error> for Failure {
     fn from(e: sdk::Error) -> Failure {
-        use sdk::Error as E;
-        let code = match &e {
-            E::NotAChannel { .. } => RELAYMAP_ERR_NOT_A_CHANNEL,
-            E::PermissionDenied { .. } => RELAYMAP_ERR_PERMISSION_DENIED,
-            E::Open { .. } | E::Mmap { .. } | E::Poll { .. } => RELAYMAP_ERR_IO,
-            E::AbiMismatch { .. } => RELAYMAP_ERR_ABI_MISMATCH,
-            E::Geometry { .. } => RELAYMAP_ERR_GEOMETRY,
-            E::Ioctl { .. } => RELAYMAP_ERR_IOCTL,
-            E::ChannelClosed { .. } => RELAYMAP_ERR_CHANNEL_CLOSED,
-            E::UnknownCpu { .. } => RELAYMAP_ERR_UNKNOWN_CPU,
-            E::CorruptHeader { .. } | E::CorruptRecord { .. } | E::CursorBackwards { .. } => {
-                RELAYMAP_ERR_CORRUPT
-            }
-            E::Sim { .. } => RELAYMAP_ERR_SIM,
-            _ => RELAYMAP_ERR_OTHER,
-        };
+        let code = code_of(&e);
         // The message is the whole chain: "what failed: why".
         let mut msg = e.to_string();
         let mut os = 0;
@@ -123,7 +150,18 @@ impl From<sdk::Error> for Failure {
             }
             src = s.source();
         }
+        if os == 0 && code == RELAYMAP_ERR_BUSY {
+            os = libc::EBUSY;
+        }
         Failure { code, msg, os }
+    }
+}
+
+impl Failure {
+    /// Puts `context` (e.g. "channel demo") in front of the message.
+    pub fn context(mut self, context: impl std::fmt::Display) -> Failure {
+        self.msg = format!("{context}: {}", self.msg);
+        self
     }
 }
 
@@ -303,6 +341,7 @@ pub extern "C" fn relaymap_result_name(code: i32) -> *const c_char {
         4 => "RELAYMAP_ERR_BUSY\0",
         5 => "RELAYMAP_ERR_STATE\0",
         6 => "RELAYMAP_ERR_BUFFER_TOO_SMALL\0",
+        7 => "RELAYMAP_ERR_HANDLE_IN_USE\0",
         10 => "RELAYMAP_ERR_NOT_A_CHANNEL\0",
         11 => "RELAYMAP_ERR_PERMISSION_DENIED\0",
         12 => "RELAYMAP_ERR_IO\0",
@@ -313,6 +352,10 @@ pub extern "C" fn relaymap_result_name(code: i32) -> *const c_char {
         17 => "RELAYMAP_ERR_UNKNOWN_CPU\0",
         18 => "RELAYMAP_ERR_CORRUPT\0",
         19 => "RELAYMAP_ERR_SIM\0",
+        20 => "RELAYMAP_ERR_MODULE_NOT_LOADED\0",
+        21 => "RELAYMAP_ERR_NO_SUCH_CHANNEL\0",
+        22 => "RELAYMAP_ERR_LOCKDOWN\0",
+        23 => "RELAYMAP_ERR_DEBUGFS_NOT_MOUNTED\0",
         99 => "RELAYMAP_ERR_OTHER\0",
         _ => "RELAYMAP_ERR_UNKNOWN_CODE\0",
     });
@@ -378,13 +421,113 @@ mod tests {
     #[test]
     fn os_error_from_sdk_error() {
         let e = sdk::Error::Ioctl {
+            op: sdk::ControlOp::Flush,
+            cpu: Some(1),
+            source: std::io::Error::from_raw_os_error(libc::EINVAL),
+        };
+        let f = Failure::from(e);
+        assert_eq!(f.code, RELAYMAP_ERR_IOCTL);
+        assert_eq!(f.os, libc::EINVAL);
+        assert!(f.msg.starts_with("FLUSH failed for cpu 1: "), "{}", f.msg);
+        // EBUSY (a reset while a reader or writer is attached) is BUSY.
+        let e = sdk::Error::Ioctl {
             op: sdk::ControlOp::Reset,
             cpu: None,
             source: std::io::Error::from_raw_os_error(libc::EBUSY),
         };
         let f = Failure::from(e);
-        assert_eq!(f.code, RELAYMAP_ERR_IOCTL);
-        assert_eq!(f.os, libc::EBUSY);
-        assert!(f.msg.starts_with("RESET failed: "), "{}", f.msg);
+        assert_eq!((f.code, f.os), (RELAYMAP_ERR_BUSY, libc::EBUSY));
+    }
+
+    #[test]
+    fn busy_names_the_holder() {
+        let e = sdk::Error::Busy {
+            cpu: 3,
+            holder_pid: Some(4242),
+            holder_comm: Some("relaymap-dump".into()),
+        };
+        let f = Failure::from(e).context("channel demo");
+        assert_eq!((f.code, f.os), (RELAYMAP_ERR_BUSY, libc::EBUSY));
+        assert!(f.msg.starts_with("channel demo: cpu 3"), "{}", f.msg);
+        assert!(f.msg.contains("pid 4242 (relaymap-dump)"), "{}", f.msg);
+    }
+
+    #[test]
+    fn each_cause_has_its_code() {
+        use std::path::PathBuf;
+        let io = || std::io::Error::from_raw_os_error(libc::EACCES);
+        let cases = [
+            (
+                sdk::Error::ModuleNotLoaded {
+                    path: PathBuf::from("/dev/relaymap"),
+                },
+                RELAYMAP_ERR_MODULE_NOT_LOADED,
+            ),
+            (
+                sdk::Error::PermissionDenied {
+                    path: PathBuf::from("/dev/relaymap"),
+                    hint: "group relaymap".into(),
+                    source: io(),
+                },
+                RELAYMAP_ERR_PERMISSION_DENIED,
+            ),
+            (
+                sdk::Error::Lockdown {
+                    path: PathBuf::from("/sys/kernel/debug/relaymap/x/control"),
+                    level: "integrity".into(),
+                    source: std::io::Error::from_raw_os_error(libc::EPERM),
+                },
+                RELAYMAP_ERR_LOCKDOWN,
+            ),
+            (
+                sdk::Error::DebugfsNotMounted {
+                    path: PathBuf::from("/sys/kernel/debug/relaymap/x"),
+                },
+                RELAYMAP_ERR_DEBUGFS_NOT_MOUNTED,
+            ),
+            (
+                sdk::Error::NoSuchChannel {
+                    name: "x".into(),
+                    available: vec!["demo".into()],
+                },
+                RELAYMAP_ERR_NO_SUCH_CHANNEL,
+            ),
+            (
+                sdk::Error::AbiMismatch { kernel: 1, sdk: 2 },
+                RELAYMAP_ERR_ABI_MISMATCH,
+            ),
+        ];
+        for (e, want) in cases {
+            let text = e.to_string();
+            let f = Failure::from(e);
+            assert_eq!(f.code, want, "{text}");
+        }
+    }
+
+    /// Every `RELAYMAP_* = N` of the generated header's enum has the name
+    /// relaymap_result_name(N) gives, and no name is left out.
+    #[test]
+    fn header_enum_matches_names() {
+        let h = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../include/relaymap.h"
+        ))
+        .expect("read include/relaymap.h");
+        let start = h
+            .find("typedef enum relaymap_result {")
+            .expect("enum in header");
+        let body = &h[start..start + h[start..].find('}').expect("end of enum")];
+        let mut n = 0;
+        for l in body.lines() {
+            let l = l.trim();
+            if let Some((name, val)) = l.trim_end_matches(',').split_once(" = ") {
+                let code: i32 = val.parse().expect("numeric code");
+                // SAFETY: static NUL-terminated strings.
+                let got = unsafe { CStr::from_ptr(relaymap_result_name(code)) };
+                assert_eq!(got.to_str().unwrap(), name);
+                n += 1;
+            }
+        }
+        assert!(n >= 23, "only {n} codes found in the header");
     }
 }

@@ -1,105 +1,45 @@
-//! Channels: open/close, info, wait, sub-buffer views and batches, flush,
-//! loss and stats.
+//! Channels: open (by name through `/dev/relaymap`, or by a debugfs or
+//! simulated channel directory), info, cursors, stats, flush, reset, and the
+//! readers they hand out (`crate::reader`). A channel is an observer and
+//! controller: it never consumes.
 
 use std::ffi::{c_char, CStr};
-use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
 
-use sdk::{Channel, Mode, Subbuf};
+use sdk::{Channel, Mode};
 
 use crate::boundary::{
     arg_out, arg_ref, guard, null_arg, put, relaymap_result, Failure, FfiResult,
 };
+use crate::reader::{relaymap_reader, ReaderState};
 
-/// `relaymap_channel_open()` flag: pre-fault the mappings (`MAP_POPULATE`)
-/// so that the first pass over each buffer takes no page faults.
-pub const RELAYMAP_OPEN_POPULATE: u32 = 1;
-
-/// An open channel (opaque). Made by `relaymap_channel_open()`, owned by
-/// the caller, freed by `relaymap_channel_close()`. One thread at a time: a
-/// call while another thread is inside a call on the same handle fails
-/// with `RELAYMAP_ERR_BUSY`. Different handles are independent.
+/// An open channel (opaque): an observer and controller that never
+/// consumes. Made by `relaymap_channel_open()` or
+/// `relaymap_channel_open_path()`, owned by the caller, freed by
+/// `relaymap_channel_close()`. Thread-safe: any thread may call it at any
+/// time (calls on one channel are serialised). It hands out per-CPU
+/// readers (`relaymap_reader_open()`, `relaymap_channel_open_readers()`),
+/// which keep what they need of the channel alive: a reader may outlive
+/// its channel handle.
 #[derive(Debug)]
 pub struct relaymap_channel {
-    state: Mutex<State>,
+    ch: Mutex<Channel>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outstanding {
-    None,
-    /// One view from `relaymap_channel_next()`.
-    View {
-        cpu: u32,
-        seq: u64,
-    },
-    /// A batch from `relaymap_channel_acquire()`.
-    Batch,
-}
-
-#[derive(Debug)]
-struct State {
-    ch: Channel,
-    out: Outstanding,
-    /// Round-robin start for `relaymap_channel_next(ch, RELAYMAP_ALL_CPUS)`.
-    rr: usize,
-}
-
-impl State {
-    /// Ends the outstanding view (hands back that one sub-buffer) or batch
-    /// (hands back all of it).
-    fn end_outstanding(&mut self) -> FfiResult {
-        match std::mem::replace(&mut self.out, Outstanding::None) {
-            Outstanding::None => Ok(()),
-            Outstanding::View { seq, .. } => Ok(self.ch.release_acquired(Some(seq + 1))?),
-            Outstanding::Batch => Ok(self.ch.release_acquired(None)?),
-        }
+impl relaymap_channel {
+    pub(crate) fn new(ch: Channel) -> relaymap_channel {
+        relaymap_channel { ch: Mutex::new(ch) }
     }
 
-    fn next(&mut self, cpu: i32) -> FfiResult<Option<relaymap_view>> {
-        self.end_outstanding()?;
-        let cpus = self.ch.cpus();
-        let order: Vec<u32> = match cpu {
-            -1 => (0..cpus.len())
-                .map(|k| cpus[(self.rr + k) % cpus.len()])
-                .collect(),
-            c if c >= 0 => vec![c as u32],
-            c => return Err(Failure::invalid(format!("cpu {c}"))),
-        };
-        for (k, c) in order.iter().enumerate() {
-            let a = self.ch.acquire(*c)?;
-            if a.len > 0 {
-                let v = view_of(&self.ch.acquired_subbuf(0).expect("acquired len > 0"));
-                self.out = Outstanding::View {
-                    cpu: *c,
-                    seq: v.seq,
-                };
-                if cpu == -1 {
-                    self.rr = (self.rr + k + 1) % cpus.len();
-                }
-                return Ok(Some(v));
-            }
-            // Nothing deliverable; hand back what was skipped (lapped or
-            // corrupt sub-buffers are accounted as losses).
-            self.ch.release_acquired(None)?;
-        }
-        Ok(None)
-    }
-}
-
-fn lock(ch: &relaymap_channel) -> FfiResult<MutexGuard<'_, State>> {
-    match ch.state.try_lock() {
-        Ok(g) => Ok(g),
-        Err(TryLockError::WouldBlock) => Err(Failure::new(
-            relaymap_result::RELAYMAP_ERR_BUSY,
-            "the channel is in use by another thread (a handle is for one thread at a time)",
-        )),
-        Err(TryLockError::Poisoned(_)) => Err(Failure::new(
-            relaymap_result::RELAYMAP_ERR_PANIC,
-            "an earlier call on this channel panicked; close it",
-        )),
+    pub(crate) fn lock(&self) -> FfiResult<MutexGuard<'_, Channel>> {
+        self.ch.lock().map_err(|_| {
+            Failure::new(
+                relaymap_result::RELAYMAP_ERR_PANIC,
+                "an earlier call on this channel panicked; close it",
+            )
+        })
     }
 }
 
@@ -109,166 +49,135 @@ fn lock(ch: &relaymap_channel) -> FfiResult<MutexGuard<'_, State>> {
 pub struct relaymap_channel_info {
     /// Channel name, NUL-terminated.
     pub name: [c_char; 64],
-    /// Bytes per sub-buffer.
+    /// Channel instance: new at creation and at every reset (every
+    /// sub-buffer header carries it).
+    pub uuid: [u8; 16],
+    /// Bytes per sub-buffer (a multiple of `page_size`).
     pub subbuf_size: u64,
     /// Sub-buffers per CPU.
     pub n_subbufs: u64,
-    /// Bytes mapped per CPU.
+    /// Bytes mapped per CPU (by each reader).
     pub alloc_size: u64,
     /// The module's ABI version (equal to `RELAYMAP_ABI_VERSION`).
     pub abi_version: u32,
-    /// Bytes reserved at the start of each sub-buffer for its header.
+    /// Bytes of the header at the start of each sub-buffer (the events
+    /// start there).
     pub header_size: u32,
-    /// CPUs the kernel can have.
-    pub nr_cpu_ids: u32,
-    /// Largest framed record a writer may emit, header included.
+    /// Largest framed record a writer may emit, its 16-byte header
+    /// included.
     pub max_record_size: u32,
-    /// CPUs this handle maps (see `relaymap_channel_cpus()`).
+    /// Largest data of one record (`max_record_size` - 16).
+    pub max_data_size: u32,
+    /// The kernel's page size.
+    pub page_size: u32,
+    /// CPUs with a buffer (see `relaymap_channel_cpus()`).
     pub n_cpus: u32,
     /// Flight-recorder mode (`RELAYMAP_INFO_OVERWRITE`): payloads are
     /// validated copies, and laps are counted in the loss counters.
     pub overwrite: bool,
 }
 
-/// One finished sub-buffer: its payload (`data`, `len`; header and padding
-/// stripped) and its header's fields. `data` points into the kernel's
-/// buffer (no copy) in no-overwrite mode, into a copy owned by the channel
-/// in overwrite mode; either way it is valid until the view is released
-/// (`relaymap_view_release()`, or `relaymap_batch_release()` for a view of
-/// a batch), the next `relaymap_channel_next()`/`relaymap_channel_acquire()`
-/// /`relaymap_channel_reset()` on the channel, or `relaymap_channel_close()`.
-/// Read-only: never write through `data`.
+/// The kernel's cursor of one CPU (`GET_CURSOR`), as
+/// `relaymap_channel_cursor()`, `relaymap_channel_cursors()` and
+/// `relaymap_reader_cursor()` report it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct relaymap_view {
-    /// The payload (may be a non-NULL dangling pointer when `len` is 0).
-    pub data: *const u8,
-    /// Payload bytes (= `payload_size`).
-    pub len: usize,
-    /// Sub-buffer number on this CPU (from 0; restarts on reset).
-    pub seq: u64,
-    /// CLOCK_MONOTONIC (ns) when the sub-buffer was opened.
-    pub ts_begin_ns: u64,
-    /// CLOCK_MONOTONIC (ns) when it was closed.
-    pub ts_end_ns: u64,
-    /// Records dropped on this CPU (cumulative) when it was closed.
+pub struct relaymap_cpu_cursor {
+    /// Sub-buffers closed and committed.
+    pub produced: u64,
+    /// Sub-buffers handed back.
+    pub consumed: u64,
+    /// Records dropped because the buffer was full (no-overwrite).
     pub records_dropped: u64,
-    /// CPU that owns the buffer.
-    pub cpu: u32,
-    /// `RELAYMAP_SB_*` flags (`RELAYMAP_SB_FLUSHED`, `RELAYMAP_SB_DROPS`).
-    pub flags: u32,
-    /// Bytes reserved for the header (the payload starts there).
-    pub header_size: u32,
-    /// Payload bytes.
-    pub payload_size: u32,
-    /// Unused bytes at the end of the sub-buffer.
-    pub padding: u32,
-}
-
-fn view_of(sb: &Subbuf<'_>) -> relaymap_view {
-    let h = sb.header();
-    let p = sb.payload();
-    relaymap_view {
-        data: p.as_ptr(),
-        len: p.len(),
-        seq: h.seq,
-        ts_begin_ns: h.ts_begin_ns,
-        ts_end_ns: h.ts_end_ns,
-        records_dropped: h.records_dropped,
-        cpu: h.cpu,
-        flags: h.flags,
-        header_size: u32::from(h.header_size),
-        payload_size: h.payload_size,
-        padding: h.padding,
-    }
-}
-
-/// Every sub-buffer one CPU had ready, taken at once
-/// (`relaymap_channel_acquire()`): one control call to take them, one to
-/// hand them all back (`relaymap_batch_release()`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct relaymap_batch {
-    /// Delivered sub-buffers: `relaymap_batch_view(ch, 0 .. len-1)`.
-    pub len: usize,
-    /// First sub-buffer number covered (delivered, lapped or corrupt).
-    pub seq_begin: u64,
-    /// One past the last sub-buffer number covered.
-    pub seq_end: u64,
-    /// Sub-buffers of the range skipped because the kernel lapped them
-    /// (overwrite mode).
-    pub lapped: u64,
-    /// Sub-buffers of the range skipped because their header was corrupt.
-    pub corrupt: u64,
-    /// Payload bytes of the delivered sub-buffers.
-    pub payload_bytes: u64,
+    /// Unconsumed sub-buffers overwritten (overwrite mode).
+    pub subbufs_lapped: u64,
+    /// Writes refused as larger than `max_data_size`.
+    pub records_rejected: u64,
     /// The CPU.
     pub cpu: u32,
+    /// Pid (thread group) of the consumer holding this CPU, 0 if none.
+    pub holder_pid: i32,
+    /// A consumer (a reader, here or in another process) holds this CPU.
+    pub held: bool,
+    /// The channel was destroyed by its creator (drain what is left).
+    pub destroyed: bool,
+    /// The holder's command name, NUL-terminated ("" if none).
+    pub holder_comm: [c_char; 16],
 }
 
-/// Losses, in exact units.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct relaymap_loss {
-    /// Records the kernel dropped because the buffer was full
-    /// (no-overwrite), cumulative since the channel's last reset, as of the
-    /// latest cursor read.
-    pub records_dropped: u64,
-    /// Sub-buffers this handle never delivered because the kernel lapped
-    /// them (overwrite mode), since open.
-    pub subbufs_lapped: u64,
-    /// Sub-buffers skipped because their header was corrupt, since open.
-    pub subbufs_corrupt: u64,
-}
-
-impl From<sdk::Loss> for relaymap_loss {
-    fn from(l: sdk::Loss) -> Self {
-        relaymap_loss {
-            records_dropped: l.records_dropped,
-            subbufs_lapped: l.subbufs_lapped,
-            subbufs_corrupt: l.subbufs_corrupt,
+impl From<&sdk::Cursor> for relaymap_cpu_cursor {
+    fn from(c: &sdk::Cursor) -> Self {
+        let mut comm = [0 as c_char; 16];
+        if let Some(s) = &c.holder_comm {
+            fill_cstr(&mut comm, s);
+        }
+        relaymap_cpu_cursor {
+            produced: c.produced,
+            consumed: c.consumed,
+            records_dropped: c.records_dropped,
+            subbufs_lapped: c.subbufs_lapped,
+            records_rejected: c.records_rejected,
+            cpu: c.cpu,
+            holder_pid: c.holder_pid.unwrap_or(0),
+            held: c.held,
+            destroyed: c.destroyed,
+            holder_comm: comm,
         }
     }
 }
 
-/// The kernel's counters of one CPU or of the whole channel (`GET_STATS`),
-/// and this handle's loss counters.
+/// The kernel's counters of one CPU or of the whole channel (`GET_STATS`;
+/// the simulator's `relaymap_sim_stats()` fills the same struct). Each
+/// moves only as described; only a reset sets them back to 0 (except
+/// `resets`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct relaymap_channel_stats {
     /// Records accepted by the module's write API.
     pub records_written: u64,
-    /// Payload bytes accepted by the module's write API.
+    /// Data bytes accepted by the module's write API.
     pub bytes_written: u64,
-    /// Write attempts dropped because the buffer was full.
+    /// Write attempts dropped because the buffer was full (not counted for
+    /// `relaymap_try_write()` writers, which retry).
     pub records_dropped: u64,
-    /// Sub-buffers closed and committed since reset.
+    /// Writes refused as larger than `max_data_size`.
+    pub records_rejected: u64,
+    /// Sub-buffers closed and committed.
     pub subbufs_produced: u64,
-    /// Sub-buffers handed back.
+    /// Sub-buffers handed back by consumers.
     pub subbufs_consumed: u64,
     /// Unconsumed sub-buffers overwritten (overwrite mode).
     pub subbufs_lapped: u64,
     /// Sub-buffers closed early by a flush.
     pub flushes: u64,
-    /// Resets since the channel was created.
+    /// Resets since the channel was created (never reset).
     pub resets: u64,
-    /// This handle's losses (the same as `relaymap_channel_loss()`).
-    pub loss: relaymap_loss,
 }
 
-impl relaymap_channel_stats {
-    pub(crate) fn from_sdk(s: sdk::Stats, loss: relaymap_loss) -> Self {
+impl From<sdk::Stats> for relaymap_channel_stats {
+    fn from(s: sdk::Stats) -> Self {
         relaymap_channel_stats {
             records_written: s.records_written,
             bytes_written: s.bytes_written,
             records_dropped: s.records_dropped,
+            records_rejected: s.records_rejected,
             subbufs_produced: s.subbufs_produced,
             subbufs_consumed: s.subbufs_consumed,
             subbufs_lapped: s.subbufs_lapped,
             flushes: s.flushes,
             resets: s.resets,
-            loss,
         }
+    }
+}
+
+/// Copies `s` into a fixed C string buffer, truncated, NUL-terminated.
+pub(crate) fn fill_cstr(dst: &mut [c_char], s: &str) {
+    let n = s.len().min(dst.len().saturating_sub(1));
+    for (d, b) in dst.iter_mut().zip(&s.as_bytes()[..n]) {
+        *d = *b as c_char;
+    }
+    if let Some(z) = dst.get_mut(n) {
+        *z = 0;
     }
 }
 
@@ -283,12 +192,12 @@ pub(crate) fn cpu_arg(cpu: i32) -> FfiResult<Option<u32>> {
     }
 }
 
-/// A C string argument as a path.
+/// A non-empty C string argument.
 ///
 /// # Safety
 ///
 /// `s` is NULL or a valid NUL-terminated string.
-pub(crate) unsafe fn path_arg<'a>(s: *const c_char, arg: &str) -> FfiResult<&'a Path> {
+pub(crate) unsafe fn str_arg<'a>(s: *const c_char, arg: &str) -> FfiResult<&'a [u8]> {
     if s.is_null() {
         return Err(null_arg(arg));
     }
@@ -298,94 +207,97 @@ pub(crate) unsafe fn path_arg<'a>(s: *const c_char, arg: &str) -> FfiResult<&'a 
     if bytes.is_empty() {
         return Err(Failure::invalid(format!("`{arg}` is an empty string")));
     }
+    Ok(bytes)
+}
+
+/// A C string argument as a path.
+///
+/// # Safety
+///
+/// `s` is NULL or a valid NUL-terminated string.
+pub(crate) unsafe fn path_arg<'a>(s: *const c_char, arg: &str) -> FfiResult<&'a Path> {
+    // SAFETY: the caller's contract, passed on.
+    let bytes = unsafe { str_arg(s, arg) }?;
     Ok(Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }
 
-/// Opens the channel in directory `dir` (e.g.
-/// `"/sys/kernel/debug/relaymap/demo"`, or a simulated channel's directory)
-/// and maps every CPU's buffer read-only. `flags`: 0 or
-/// `RELAYMAP_OPEN_POPULATE`. On success `*out` is a new handle that the
+/// Stores a new channel handle in `*out`.
+///
+/// # Safety
+///
+/// `out` was checked by `arg_out` and is valid for writes.
+unsafe fn give(out: *mut *mut relaymap_channel, ch: Channel) {
+    let h = Box::new(relaymap_channel::new(ch));
+    // SAFETY: the caller checked `out`; the caller of the export owns the
+    // handle from now on.
+    unsafe { put(out, Box::into_raw(h)) };
+}
+
+/// Opens the channel called `name` through `/dev/relaymap` (the
+/// environment variable `RELAYMAP_DEVICE` names another device node, for
+/// tests). This works for non-root users in the device's group and under
+/// lockdown (Secure Boot). On success `*out` is a new handle that the
 /// caller owns and frees with `relaymap_channel_close()`; on failure
-/// `*out` is NULL. One consumer per channel: the kernel keeps one
-/// `consumed` count per CPU.
+/// `*out` is NULL and the result names the cause:
+/// `RELAYMAP_ERR_MODULE_NOT_LOADED` (no /dev/relaymap),
+/// `RELAYMAP_ERR_PERMISSION_DENIED` (not in the device's group: the message
+/// names it), `RELAYMAP_ERR_NO_SUCH_CHANNEL` (the message lists the
+/// channels that exist), `RELAYMAP_ERR_ABI_MISMATCH`. Opening claims
+/// nothing: consume with readers.
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_channel_open(
-    dir: *const c_char,
-    flags: u32,
+    name: *const c_char,
     out: *mut *mut relaymap_channel,
 ) -> relaymap_result {
     guard("relaymap_channel_open", || {
-        // SAFETY: the caller's pointers are passed on with the same contract.
-        unsafe { open(dir, flags, std::ptr::null(), 0, out) }
+        let out = arg_out(out, "out")?;
+        // SAFETY: `out` is non-NULL and valid for writes (caller's contract).
+        unsafe { put(out, std::ptr::null_mut()) };
+        // SAFETY: caller's contract: NULL or a NUL-terminated string.
+        let name = unsafe { str_arg(name, "name") }?;
+        let name =
+            std::str::from_utf8(name).map_err(|_| Failure::invalid("`name` is not UTF-8"))?;
+        let ch = Channel::open(name)?;
+        // SAFETY: checked by arg_out.
+        unsafe { give(out, ch) };
+        Ok(())
     })
 }
 
-/// `relaymap_channel_open()` mapping only the `n_cpus` CPUs in `cpus` (an
-/// array the call only reads). A CPU without a buffer is
-/// `RELAYMAP_ERR_UNKNOWN_CPU`. `n_cpus` 0 means every CPU (`cpus` may then
-/// be NULL).
+/// Opens the channel in directory `dir`: a debugfs channel directory
+/// (`/sys/kernel/debug/relaymap/NAME`, root only, refused under lockdown:
+/// `RELAYMAP_ERR_LOCKDOWN`, and `RELAYMAP_ERR_DEBUGFS_NOT_MOUNTED` without
+/// debugfs) or, in a library built with the testing API, a simulated
+/// channel's directory (`relaymap_sim_dir()`). Otherwise as
+/// `relaymap_channel_open()`; prefer that one for kernel channels.
 #[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_open_cpus(
+pub unsafe extern "C" fn relaymap_channel_open_path(
     dir: *const c_char,
-    flags: u32,
-    cpus: *const u32,
-    n_cpus: usize,
     out: *mut *mut relaymap_channel,
 ) -> relaymap_result {
-    guard("relaymap_channel_open_cpus", || {
-        // SAFETY: the caller's pointers are passed on with the same contract.
-        unsafe { open(dir, flags, cpus, n_cpus, out) }
+    guard("relaymap_channel_open_path", || {
+        let out = arg_out(out, "out")?;
+        // SAFETY: `out` is non-NULL and valid for writes (caller's contract).
+        unsafe { put(out, std::ptr::null_mut()) };
+        // SAFETY: caller's contract: NULL or a NUL-terminated string.
+        let dir = unsafe { path_arg(dir, "dir") }?;
+        #[cfg(feature = "sim")]
+        if ::relaymap_sim::is_sim_dir(dir) {
+            let ch = ::relaymap_sim::open_dir(dir)?;
+            // SAFETY: checked by arg_out.
+            unsafe { give(out, ch) };
+            return Ok(());
+        }
+        let ch = Channel::open_path(dir)?;
+        // SAFETY: checked by arg_out.
+        unsafe { give(out, ch) };
+        Ok(())
     })
 }
 
-/// # Safety
-///
-/// As for `relaymap_channel_open_cpus`: valid pointers or NULL.
-unsafe fn open(
-    dir: *const c_char,
-    flags: u32,
-    cpus: *const u32,
-    n_cpus: usize,
-    out: *mut *mut relaymap_channel,
-) -> FfiResult {
-    let out = arg_out(out, "out")?;
-    // SAFETY: `out` is non-NULL and valid for writes (caller's contract).
-    unsafe { put(out, std::ptr::null_mut()) };
-    // SAFETY: caller's contract: NULL or a NUL-terminated string.
-    let dir = unsafe { path_arg(dir, "dir") }?;
-    if flags & !RELAYMAP_OPEN_POPULATE != 0 {
-        return Err(Failure::invalid(format!(
-            "unknown flags {:#x}",
-            flags & !RELAYMAP_OPEN_POPULATE
-        )));
-    }
-    let mut b = Channel::builder(dir).populate(flags & RELAYMAP_OPEN_POPULATE != 0);
-    if n_cpus > 0 {
-        if cpus.is_null() {
-            return Err(null_arg("cpus"));
-        }
-        // SAFETY: non-NULL, and the caller guarantees `n_cpus` readable
-        // u32s that nobody writes during the call.
-        let sel = unsafe { std::slice::from_raw_parts(cpus, n_cpus) };
-        b = b.cpus(sel.to_vec());
-    }
-    let ch = b.open()?;
-    let h = Box::new(relaymap_channel {
-        state: Mutex::new(State {
-            ch,
-            out: Outstanding::None,
-            rr: 0,
-        }),
-    });
-    // SAFETY: checked non-NULL above; the caller owns the handle from now.
-    unsafe { put(out, Box::into_raw(h)) };
-    Ok(())
-}
-
-/// Closes a channel: unmaps its buffers and frees the handle. An
-/// outstanding view or batch is *not* handed back (the next consumer gets
-/// those sub-buffers again); every pointer into the channel becomes
-/// invalid. NULL is a no-op.
+/// Closes a channel handle. Readers it handed out stay valid (each keeps
+/// what it needs); close them with `relaymap_reader_close()`. NULL is a
+/// no-op.
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_channel_close(ch: *mut relaymap_channel) {
     let _ = guard("relaymap_channel_close", || {
@@ -403,7 +315,7 @@ pub unsafe extern "C" fn relaymap_channel_close(ch: *mut relaymap_channel) {
 /// # Safety
 ///
 /// `ch` is NULL or a live handle from `relaymap_channel_open*`.
-unsafe fn chan<'a>(ch: *const relaymap_channel) -> FfiResult<&'a relaymap_channel> {
+pub(crate) unsafe fn chan<'a>(ch: *const relaymap_channel) -> FfiResult<&'a relaymap_channel> {
     // SAFETY: the caller's contract; the Mutex inside makes shared access
     // from several threads sound.
     unsafe { arg_ref(ch, "ch") }
@@ -419,22 +331,22 @@ pub unsafe extern "C" fn relaymap_channel_get_info(
         // SAFETY: the caller passes a live handle or NULL.
         let ch = unsafe { chan(ch) }?;
         let info = arg_out(info, "info")?;
-        let st = lock(ch)?;
-        let i = st.ch.info();
+        let c = ch.lock()?;
+        let i = c.info();
         let mut name = [0 as c_char; 64];
-        for (d, s) in name.iter_mut().zip(i.name.bytes().take(63)) {
-            *d = s as c_char;
-        }
+        fill_cstr(&mut name, &i.name);
         let v = relaymap_channel_info {
             name,
+            uuid: i.uuid,
             subbuf_size: i.subbuf_size,
             n_subbufs: i.n_subbufs,
             alloc_size: i.alloc_size,
             abi_version: i.abi_version,
             header_size: i.header_size,
-            nr_cpu_ids: i.nr_cpu_ids,
             max_record_size: i.max_record_size,
-            n_cpus: st.ch.cpus().len() as u32,
+            max_data_size: i.max_data_size,
+            page_size: i.page_size,
+            n_cpus: c.cpus().len() as u32,
             overwrite: i.mode == Mode::Overwrite,
         };
         // SAFETY: checked non-NULL; the caller's struct is writable.
@@ -443,10 +355,41 @@ pub unsafe extern "C" fn relaymap_channel_get_info(
     })
 }
 
-/// The CPUs this handle maps, ascending as batches walk them: writes up to
-/// `cap` of them to `cpus` and their number to `*n`. If `cap` is too small,
-/// `*n` is still the number needed and the result is
-/// `RELAYMAP_ERR_BUFFER_TOO_SMALL` (call with `cap` 0 and `cpus` NULL to ask).
+/// Writes up to `cap` values of `list` to `out` and their number to `*n`;
+/// `RELAYMAP_ERR_BUFFER_TOO_SMALL` (with `*n` the number needed) if they do
+/// not fit.
+///
+/// # Safety
+///
+/// `out` is NULL or valid for `cap` writes; `n` was checked by `arg_out`.
+pub(crate) unsafe fn put_list<T: Copy>(
+    list: &[T],
+    out: *mut T,
+    cap: usize,
+    n: *mut usize,
+    what: &str,
+) -> FfiResult {
+    // SAFETY: checked by the caller.
+    unsafe { put(n, list.len()) };
+    if list.len() > cap {
+        return Err(Failure::new(
+            relaymap_result::RELAYMAP_ERR_BUFFER_TOO_SMALL,
+            format!("{} {what}, room for {cap}", list.len()),
+        ));
+    }
+    for (i, v) in list.iter().enumerate() {
+        // SAFETY: `out` is non-NULL (list non-empty and cap >= len > 0;
+        // the callers check `cap > 0` implies non-NULL) and has room for
+        // `cap` >= list.len() values (caller's contract).
+        unsafe { put(out.add(i), *v) };
+    }
+    Ok(())
+}
+
+/// The CPUs with a buffer, ascending: writes up to `cap` of them to `cpus`
+/// and their number to `*n`. If `cap` is too small, `*n` is still the
+/// number needed and the result is `RELAYMAP_ERR_BUFFER_TOO_SMALL` (call
+/// with `cap` 0 and `cpus` NULL to ask).
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_channel_cpus(
     ch: *const relaymap_channel,
@@ -461,308 +404,81 @@ pub unsafe extern "C" fn relaymap_channel_cpus(
         if cap > 0 && cpus.is_null() {
             return Err(null_arg("cpus"));
         }
-        let list = lock(ch)?.ch.cpus();
-        // SAFETY: checked non-NULL.
-        unsafe { put(n, list.len()) };
-        if list.len() > cap {
-            return Err(Failure::new(
-                relaymap_result::RELAYMAP_ERR_BUFFER_TOO_SMALL,
-                format!("{} CPUs, room for {cap}", list.len()),
-            ));
-        }
-        for (i, c) in list.iter().enumerate() {
-            // SAFETY: `cpus` is non-NULL (cap > 0 here) and has room for
-            // `cap` >= list.len() values (caller's contract).
-            unsafe { put(cpus.add(i), *c) };
-        }
-        Ok(())
+        let list = ch.lock()?.cpus().to_vec();
+        // SAFETY: `cpus` has room for `cap` values (caller's contract).
+        unsafe { put_list(&list, cpus, cap, n, "CPUs") }
     })
 }
 
-/// A file descriptor that is readable when `relaymap_channel_wait()` would
-/// report data, for another event loop (epoll, poll, libuv, ...). Owned by
-/// the channel: do not close it; valid until `relaymap_channel_close()`.
+/// Checks for CPUs that gained a buffer since the channel was opened (CPU
+/// hotplug): writes the new ones to `cpus` (up to `cap`) and their number
+/// to `*n` (0: none). They are added to `relaymap_channel_cpus()`; open
+/// readers for them with `relaymap_reader_open()`.
 #[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_fd(
+pub unsafe extern "C" fn relaymap_channel_refresh_cpus(
     ch: *const relaymap_channel,
-    fd: *mut i32,
+    cpus: *mut u32,
+    cap: usize,
+    n: *mut usize,
 ) -> relaymap_result {
-    guard("relaymap_channel_fd", || {
+    guard("relaymap_channel_refresh_cpus", || {
         // SAFETY: the caller passes a live handle or NULL.
         let ch = unsafe { chan(ch) }?;
-        let fd = arg_out(fd, "fd")?;
-        let raw = lock(ch)?.ch.as_fd().as_raw_fd();
-        // SAFETY: checked non-NULL.
-        unsafe { put(fd, raw) };
-        Ok(())
-    })
-}
-
-/// Waits until some CPU has data, for at most `timeout_ms` milliseconds
-/// (negative: no limit). One wait covers every CPU. `*ready` is false on
-/// timeout or when a signal interrupted the wait; true may be spurious, so
-/// callers loop. Level-triggered: data left unconsumed makes it return at
-/// once.
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_wait(
-    ch: *mut relaymap_channel,
-    timeout_ms: i64,
-    ready: *mut bool,
-) -> relaymap_result {
-    guard("relaymap_channel_wait", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        let ready = arg_out(ready, "ready")?;
-        let t = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let r = lock(ch)?.ch.wait_timeout(t)?;
-        // SAFETY: checked non-NULL.
-        unsafe { put(ready, r) };
-        Ok(())
-    })
-}
-
-/// Takes the next finished sub-buffer of `cpu`, or of any CPU
-/// (round-robin) if `cpu` is `RELAYMAP_ALL_CPUS`. If there is one, fills
-/// `*view`, sets `*got` to true, and the view is outstanding until
-/// `relaymap_view_release()`; if there is none, `*got` is false. A view or
-/// batch still outstanding is released first (a view: that sub-buffer
-/// only; a batch: all of it), so its pointers become invalid.
-/// One control call to look and one to hand back per sub-buffer: prefer
-/// `relaymap_channel_acquire()` for throughput.
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_next(
-    ch: *mut relaymap_channel,
-    cpu: i32,
-    view: *mut relaymap_view,
-    got: *mut bool,
-) -> relaymap_result {
-    guard("relaymap_channel_next", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        let view = arg_out(view, "view")?;
-        let got = arg_out(got, "got")?;
-        // SAFETY: checked non-NULL.
-        unsafe { put(got, false) };
-        let v = lock(ch)?.next(cpu)?;
-        if let Some(v) = v {
-            // SAFETY: checked non-NULL.
-            unsafe {
-                put(view, v);
-                put(got, true);
-            }
+        let n = arg_out(n, "n")?;
+        if cap > 0 && cpus.is_null() {
+            return Err(null_arg("cpus"));
         }
-        Ok(())
+        let list = ch.lock()?.refresh_cpus()?;
+        // SAFETY: `cpus` has room for `cap` values (caller's contract).
+        unsafe { put_list(&list, cpus, cap, n, "new CPUs") }
     })
 }
 
-/// Hands the view from `relaymap_channel_next()` back to the kernel (which
-/// may then reuse its memory). `view` must be the outstanding view
-/// (same CPU and seq), else `RELAYMAP_ERR_STATE`.
+/// The kernel's cursor of `cpu` (an observer: needs no claim), with the
+/// holder's pid and command if a consumer holds it.
 #[no_mangle]
-pub unsafe extern "C" fn relaymap_view_release(
-    ch: *mut relaymap_channel,
-    view: *const relaymap_view,
-) -> relaymap_result {
-    guard("relaymap_view_release", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        // SAFETY: the caller passes a valid view or NULL.
-        let v = unsafe { arg_ref(view, "view") }?;
-        let mut st = lock(ch)?;
-        match st.out {
-            Outstanding::View { cpu, seq } if cpu == v.cpu && seq == v.seq => st.end_outstanding(),
-            Outstanding::View { cpu, seq } => Err(Failure::state(format!(
-                "view cpu {} seq {} is not the outstanding one (cpu {cpu} seq {seq})",
-                v.cpu, v.seq
-            ))),
-            Outstanding::Batch => Err(Failure::state(
-                "this view belongs to a batch: release it with relaymap_batch_release()",
-            )),
-            Outstanding::None => Err(Failure::state(
-                "no view is outstanding (already released, or released by a later \
-                 relaymap_channel_next/acquire)",
-            )),
-        }
-    })
-}
-
-/// Takes every finished sub-buffer of `cpu` at once (the fast path: one
-/// control call here, one in `relaymap_batch_release()`). Fills `*batch`;
-/// its views are `relaymap_batch_view(ch, 0 .. batch->len - 1)`, all valid
-/// together until the batch is released. A view or batch still outstanding
-/// is released first. An empty batch (`len` 0) may still cover skipped
-/// sub-buffers (lapped, corrupt): release it too (or let the next call do
-/// it).
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_acquire(
-    ch: *mut relaymap_channel,
+pub unsafe extern "C" fn relaymap_channel_cursor(
+    ch: *const relaymap_channel,
     cpu: u32,
-    batch: *mut relaymap_batch,
+    cursor: *mut relaymap_cpu_cursor,
 ) -> relaymap_result {
-    guard("relaymap_channel_acquire", || {
+    guard("relaymap_channel_cursor", || {
         // SAFETY: the caller passes a live handle or NULL.
         let ch = unsafe { chan(ch) }?;
-        let batch = arg_out(batch, "batch")?;
-        let mut st = lock(ch)?;
-        st.end_outstanding()?;
-        let a = st.ch.acquire(cpu)?;
-        st.out = Outstanding::Batch;
-        let payload_bytes = (0..a.len)
-            .filter_map(|i| st.ch.acquired_subbuf(i))
-            .map(|s| s.payload().len() as u64)
-            .sum();
-        let b = relaymap_batch {
-            len: a.len,
-            seq_begin: a.seqs.start,
-            seq_end: a.seqs.end,
-            lapped: a.lapped,
-            corrupt: a.corrupt,
-            payload_bytes,
-            cpu,
-        };
+        let cursor = arg_out(cursor, "cursor")?;
+        let c = ch.lock()?.cursor(cpu)?;
         // SAFETY: checked non-NULL.
-        unsafe { put(batch, b) };
+        unsafe { put(cursor, (&c).into()) };
         Ok(())
     })
 }
 
-/// The `i`-th view of the outstanding batch (`i < batch->len`). Valid until
-/// the batch is released. Do not pass it to `relaymap_view_release()`.
+/// The cursors of every CPU with a buffer, in one control call, in the
+/// order of `relaymap_channel_cpus()`: up to `cap` to `cursors`, their
+/// number to `*n` (`RELAYMAP_ERR_BUFFER_TOO_SMALL` as for
+/// `relaymap_channel_cpus()`).
 #[no_mangle]
-pub unsafe extern "C" fn relaymap_batch_view(
+pub unsafe extern "C" fn relaymap_channel_cursors(
     ch: *const relaymap_channel,
-    i: usize,
-    view: *mut relaymap_view,
+    cursors: *mut relaymap_cpu_cursor,
+    cap: usize,
+    n: *mut usize,
 ) -> relaymap_result {
-    guard("relaymap_batch_view", || {
+    guard("relaymap_channel_cursors", || {
         // SAFETY: the caller passes a live handle or NULL.
         let ch = unsafe { chan(ch) }?;
-        let view = arg_out(view, "view")?;
-        let st = lock(ch)?;
-        if st.out != Outstanding::Batch {
-            return Err(Failure::state("no batch is outstanding"));
+        let n = arg_out(n, "n")?;
+        if cap > 0 && cursors.is_null() {
+            return Err(null_arg("cursors"));
         }
-        let sb = st
-            .ch
-            .acquired_subbuf(i)
-            .ok_or_else(|| Failure::invalid(format!("index {i} is past the batch")))?;
-        // SAFETY: checked non-NULL.
-        unsafe { put(view, view_of(&sb)) };
-        Ok(())
-    })
-}
-
-/// Hands the whole outstanding batch back to the kernel (one control call).
-/// Its views become invalid.
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_batch_release(ch: *mut relaymap_channel) -> relaymap_result {
-    guard("relaymap_batch_release", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        let mut st = lock(ch)?;
-        if st.out != Outstanding::Batch {
-            return Err(Failure::state("no batch is outstanding"));
-        }
-        st.end_outstanding()
-    })
-}
-
-/// Hands back only the sub-buffers of the outstanding batch numbered below
-/// `seq` (clamped to the batch's range); the rest are delivered again by
-/// the next batch. Ends the batch: all its views become invalid.
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_batch_release_until(
-    ch: *mut relaymap_channel,
-    seq: u64,
-) -> relaymap_result {
-    guard("relaymap_batch_release_until", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        let mut st = lock(ch)?;
-        if st.out != Outstanding::Batch {
-            return Err(Failure::state("no batch is outstanding"));
-        }
-        st.out = Outstanding::None;
-        Ok(st.ch.release_acquired(Some(seq))?)
-    })
-}
-
-/// Closes the current sub-buffer of `cpu`, or of every CPU with
-/// `RELAYMAP_ALL_CPUS`, so that partial data becomes visible (safe while
-/// writers run). A CPU with nothing written is left alone.
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_flush(
-    ch: *mut relaymap_channel,
-    cpu: i32,
-) -> relaymap_result {
-    guard("relaymap_channel_flush", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        let cpu = cpu_arg(cpu)?;
-        let st = lock(ch)?;
-        match cpu {
-            None => st.ch.flush()?,
-            Some(c) => st.ch.flush_cpu(c)?,
-        }
-        Ok(())
-    })
-}
-
-/// `*drained` = every mapped CPU has handed back all it produced (and
-/// nothing is outstanding). With the writers stopped, flush then consume
-/// until this is true to get everything.
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_is_drained(
-    ch: *mut relaymap_channel,
-    drained: *mut bool,
-) -> relaymap_result {
-    guard("relaymap_channel_is_drained", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        let drained = arg_out(drained, "drained")?;
-        let mut st = lock(ch)?;
-        let d = st.out == Outstanding::None && st.ch.is_drained()?;
-        // SAFETY: checked non-NULL.
-        unsafe { put(drained, d) };
-        Ok(())
-    })
-}
-
-fn loss_of(st: &State, cpu: Option<u32>) -> FfiResult<relaymap_loss> {
-    match cpu {
-        None => Ok(st.ch.loss().into()),
-        Some(c) => st
-            .ch
-            .loss_by_cpu()
-            .into_iter()
-            .find(|(cc, _)| *cc == c)
-            .map(|(_, l)| l.into())
-            .ok_or_else(|| sdk::Error::UnknownCpu { cpu: c }.into()),
-    }
-}
-
-/// This handle's losses for `cpu`, or summed over its CPUs with
-/// `RELAYMAP_ALL_CPUS`.
-#[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_loss(
-    ch: *const relaymap_channel,
-    cpu: i32,
-    loss: *mut relaymap_loss,
-) -> relaymap_result {
-    guard("relaymap_channel_loss", || {
-        // SAFETY: the caller passes a live handle or NULL.
-        let ch = unsafe { chan(ch) }?;
-        let loss = arg_out(loss, "loss")?;
-        let cpu = cpu_arg(cpu)?;
-        let l = loss_of(&*lock(ch)?, cpu)?;
-        // SAFETY: checked non-NULL.
-        unsafe { put(loss, l) };
-        Ok(())
+        let list: Vec<relaymap_cpu_cursor> = ch.lock()?.cursors()?.iter().map(Into::into).collect();
+        // SAFETY: `cursors` has room for `cap` values (caller's contract).
+        unsafe { put_list(&list, cursors, cap, n, "cursors") }
     })
 }
 
 /// The kernel's counters (`GET_STATS`) for `cpu`, or for the whole channel
-/// with `RELAYMAP_ALL_CPUS`, and this handle's losses (`stats->loss`).
+/// with `RELAYMAP_ALL_CPUS`.
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_channel_get_stats(
     ch: *const relaymap_channel,
@@ -774,32 +490,180 @@ pub unsafe extern "C" fn relaymap_channel_get_stats(
         let ch = unsafe { chan(ch) }?;
         let stats = arg_out(stats, "stats")?;
         let cpu = cpu_arg(cpu)?;
-        let st = lock(ch)?;
-        let s = st.ch.stats(cpu)?;
-        let l = loss_of(&st, cpu)?;
+        let s = ch.lock()?.stats(cpu)?;
         // SAFETY: checked non-NULL.
-        unsafe { put(stats, relaymap_channel_stats::from_sdk(s, l)) };
+        unsafe { put(stats, s.into()) };
         Ok(())
     })
 }
 
-/// `RESET`: empties every buffer of the channel and restarts its counters
-/// (`RELAYMAP_ERR_IOCTL` with errno EBUSY while a writer is registered).
-/// An outstanding view or batch is released first.
+/// Closes the current sub-buffer of `cpu`, or of every CPU with
+/// `RELAYMAP_ALL_CPUS`, so that partial data becomes visible (safe while
+/// writers run; needs no claim). A CPU with nothing written is left alone.
 #[no_mangle]
-pub unsafe extern "C" fn relaymap_channel_reset(ch: *mut relaymap_channel) -> relaymap_result {
-    guard("relaymap_channel_reset", || {
+pub unsafe extern "C" fn relaymap_channel_flush(
+    ch: *const relaymap_channel,
+    cpu: i32,
+) -> relaymap_result {
+    guard("relaymap_channel_flush", || {
         // SAFETY: the caller passes a live handle or NULL.
         let ch = unsafe { chan(ch) }?;
-        let mut st = lock(ch)?;
-        st.end_outstanding()?;
-        Ok(st.ch.reset()?)
+        let cpu = cpu_arg(cpu)?;
+        Ok(ch.lock()?.flush(cpu)?)
     })
 }
 
-// The handle may be used from any thread (one at a time; the Mutex turns
-// concurrent use into RELAYMAP_ERR_BUSY), so its state must be Send.
+/// `RESET`: empties every buffer of the channel, restarts its sequence
+/// numbers and counters, gives it a new uuid. `RELAYMAP_ERR_BUSY` while a
+/// writer is registered or any reader (here or in another process) is
+/// open.
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_channel_reset(ch: *const relaymap_channel) -> relaymap_result {
+    guard("relaymap_channel_reset", || {
+        // SAFETY: the caller passes a live handle or NULL.
+        let ch = unsafe { chan(ch) }?;
+        Ok(ch.lock()?.reset()?)
+    })
+}
+
+/// Control calls (ioctls, or their simulated equivalent) issued so far by
+/// this channel and the readers it handed out.
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_channel_control_ops(
+    ch: *const relaymap_channel,
+    ops: *mut u64,
+) -> relaymap_result {
+    guard("relaymap_channel_control_ops", || {
+        // SAFETY: the caller passes a live handle or NULL.
+        let ch = unsafe { chan(ch) }?;
+        let ops = arg_out(ops, "ops")?;
+        let v = ch.lock()?.control_ops();
+        // SAFETY: checked non-NULL.
+        unsafe { put(ops, v) };
+        Ok(())
+    })
+}
+
+/// Claims `cpu` for consuming and maps its buffer: `*out` is a new reader
+/// that the caller owns and frees with `relaymap_reader_close()` (which
+/// releases the claim). Consuming is exclusive per CPU: if another
+/// consumer (in this process or another) holds it, the result is
+/// `RELAYMAP_ERR_BUSY` and the message names the holder's pid and command.
+/// `RELAYMAP_ERR_UNKNOWN_CPU` if `cpu` has no buffer.
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_reader_open(
+    ch: *const relaymap_channel,
+    cpu: u32,
+    out: *mut *mut relaymap_reader,
+) -> relaymap_result {
+    guard("relaymap_reader_open", || {
+        // SAFETY: the caller passes a live handle or NULL.
+        let ch = unsafe { chan(ch) }?;
+        let out = arg_out(out, "out")?;
+        // SAFETY: checked non-NULL.
+        unsafe { put(out, std::ptr::null_mut()) };
+        let c = ch.lock()?;
+        let rd = c
+            .reader(cpu)
+            .map_err(|e| Failure::from(e).context(format_args!("channel {}", c.name())))?;
+        // SAFETY: checked non-NULL; the caller owns the reader from now.
+        unsafe { put(out, relaymap_reader::boxed(ReaderState::new(rd))) };
+        Ok(())
+    })
+}
+
+/// Claims every CPU with a buffer at once (all or nothing: if any CPU is
+/// held, nothing is claimed and the result is `RELAYMAP_ERR_BUSY`, naming
+/// the holder). `readers[i]` receives the reader of the i-th CPU of
+/// `relaymap_channel_cpus()`; `*n` their number. If `cap` is smaller than
+/// the number of CPUs, nothing is claimed, `*n` is the number needed and
+/// the result is `RELAYMAP_ERR_BUFFER_TOO_SMALL`. Close each reader with
+/// `relaymap_reader_close()`.
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_channel_open_readers(
+    ch: *const relaymap_channel,
+    readers: *mut *mut relaymap_reader,
+    cap: usize,
+    n: *mut usize,
+) -> relaymap_result {
+    guard("relaymap_channel_open_readers", || {
+        // SAFETY: the caller passes a live handle or NULL.
+        let ch = unsafe { chan(ch) }?;
+        let n = arg_out(n, "n")?;
+        if cap > 0 && readers.is_null() {
+            return Err(null_arg("readers"));
+        }
+        let c = ch.lock()?;
+        let need = c.cpus().len();
+        // SAFETY: checked non-NULL.
+        unsafe { put(n, need) };
+        if need > cap {
+            return Err(Failure::new(
+                relaymap_result::RELAYMAP_ERR_BUFFER_TOO_SMALL,
+                format!("{need} CPUs, room for {cap} readers"),
+            ));
+        }
+        let rds = c
+            .readers()
+            .map_err(|e| Failure::from(e).context(format_args!("channel {}", c.name())))?;
+        // SAFETY: checked non-NULL.
+        unsafe { put(n, rds.len()) };
+        for (i, rd) in rds.into_iter().enumerate() {
+            // SAFETY: `readers` has room for `cap` >= need pointers
+            // (caller's contract); the caller owns each reader from now.
+            unsafe { put(readers.add(i), relaymap_reader::boxed(ReaderState::new(rd))) };
+        }
+        Ok(())
+    })
+}
+
+/// The names of the channels that exist, through `/dev/relaymap`, in
+/// creation order: up to `cap` names into `names`, an array of `cap`
+/// blocks of `RELAYMAP_NAME_MAX` bytes (each NUL-terminated), and their
+/// number to `*n` (`RELAYMAP_ERR_BUFFER_TOO_SMALL` if they do not fit; call
+/// with `cap` 0 and `names` NULL to count).
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_list_channels(
+    names: *mut c_char,
+    cap: usize,
+    n: *mut usize,
+) -> relaymap_result {
+    guard("relaymap_list_channels", || {
+        let n = arg_out(n, "n")?;
+        if cap > 0 && names.is_null() {
+            return Err(null_arg("names"));
+        }
+        let list = sdk::list_channels()?;
+        type Name = [c_char; sdk::abi::RELAYMAP_NAME_MAX as usize];
+        let blocks: Vec<Name> = list
+            .iter()
+            .map(|s| {
+                let mut b = [0 as c_char; sdk::abi::RELAYMAP_NAME_MAX as usize];
+                fill_cstr(&mut b, s);
+                b
+            })
+            .collect();
+        // SAFETY: `names` has room for `cap` blocks of RELAYMAP_NAME_MAX
+        // bytes (caller's contract); [c_char; N] has alignment 1.
+        unsafe { put_list(&blocks, names.cast::<Name>(), cap, n, "channels") }
+    })
+}
+
+/// The ABI version the loaded module speaks (`RELAYMAP_IOC_GET_VERSION` on
+/// /dev/relaymap); this library speaks `RELAYMAP_ABI_VERSION`.
+#[no_mangle]
+pub unsafe extern "C" fn relaymap_device_abi_version(version: *mut u32) -> relaymap_result {
+    guard("relaymap_device_abi_version", || {
+        let version = arg_out(version, "version")?;
+        let v = sdk::device_abi_version()?;
+        // SAFETY: checked non-NULL.
+        unsafe { put(version, v) };
+        Ok(())
+    })
+}
+
+// Any thread may use a channel handle.
 const _: () = {
-    const fn assert_send<T: Send>() {}
-    assert_send::<State>();
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<relaymap_channel>();
 };

@@ -19,6 +19,9 @@
 //!   can check that).
 //! * Handles are opaque; whoever gets one from a `*_open`/`*_create`
 //!   function owns it and frees it with the matching `*_close`/`*_free`.
+//! * The model is the SDK's: a channel (`channel`) observes and controls,
+//!   per-CPU readers (`reader`, each an SDK `CpuReader`) consume; records
+//!   are walked by the SDK's one walker (`records`).
 #![allow(non_camel_case_types)]
 // The pointer contracts are documented once, in the crate docs and the
 // header's introduction, and per argument where they differ.
@@ -27,6 +30,7 @@
 
 pub mod boundary;
 pub mod channel;
+pub mod reader;
 pub mod records;
 #[cfg(feature = "sim")]
 pub mod sim;

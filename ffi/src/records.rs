@@ -1,34 +1,33 @@
-//! Iterating the records of a view (the ABI's framing, parsed by the SDK's
-//! `Records`), and checking load generator records.
+//! Iterating the records of a payload with the SDK's one framing walker
+//! (`sdk::Records`), and checking load generator records.
 
-use sdk::abi::{RELAYMAP_RECORD_ALIGN, RELAYMAP_REC_LOADGEN};
+use sdk::abi::RELAYMAP_REC_LOADGEN;
 use sdk::{LoadgenRecord, Records};
 
 use crate::boundary::{arg_out, arg_ref, guard, put, relaymap_result, FfiResult};
-use crate::channel::relaymap_view;
+use crate::reader::relaymap_slice;
 
-/// One framed record (`struct relaymap_record` + data) of a view. `data`
-/// points into the view's payload and is valid as long as the view.
+/// One record (`struct relaymap_record` + data) of a payload. `data`
+/// points into the payload and is valid as long as it is.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct relaymap_record_view {
     /// The record's data, after its 16-byte header.
     pub data: *const u8,
-    /// Bytes of data (`size - 16`).
+    /// Bytes of data.
     pub len: usize,
-    /// Byte offset of the record in the view's payload.
+    /// Byte offset of the record (its header) in the payload.
     pub offset: usize,
     /// CLOCK_MONOTONIC (ns) when the record was written.
     pub ts_ns: u64,
-    /// The record's `size` field: header included, before alignment.
-    pub size: u32,
+    /// `RELAYMAP_EVENT_RECORD` (binary data) or `RELAYMAP_EVENT_PRINTF`
+    /// (UTF-8 text, no NUL).
+    pub event_id: u16,
     /// `RELAYMAP_REC_*` or a writer's own type (>= `RELAYMAP_REC_USER`).
     pub rec_type: u16,
-    /// Reserved flags (0).
-    pub flags: u16,
 }
 
-/// Iterator over the records of one view: `relaymap_record_iter_init()`,
+/// Iterator over the records of one payload: `relaymap_record_iter_init()`,
 /// then `relaymap_record_iter_next()` until it reports no record. A plain
 /// struct the caller owns (on the stack is fine); nothing to free. Treat
 /// its fields as private.
@@ -41,25 +40,29 @@ pub struct relaymap_record_iter {
     pub len: usize,
     /// Offset of the next record.
     pub pos: usize,
-    /// Corrupt framing was met: the iteration is over.
-    pub failed: bool,
+    /// The iteration is over (end reached, or corrupt framing met).
+    pub done: bool,
 }
 
-/// Starts iterating the records of `view`'s payload.
+/// Starts iterating the records of `payload` (a sub-buffer's `payload`,
+/// or any bytes in the ABI's record framing).
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_record_iter_init(
     it: *mut relaymap_record_iter,
-    view: *const relaymap_view,
+    payload: relaymap_slice,
 ) -> relaymap_result {
     guard("relaymap_record_iter_init", || {
         let it = arg_out(it, "it")?;
-        // SAFETY: the caller passes a valid view or NULL.
-        let v = unsafe { arg_ref(view, "view") }?;
+        let len = if payload.ptr.is_null() {
+            0
+        } else {
+            payload.len
+        };
         let i = relaymap_record_iter {
-            data: v.data,
-            len: if v.data.is_null() { 0 } else { v.len },
+            data: payload.ptr,
+            len,
             pos: 0,
-            failed: false,
+            done: len == 0,
         };
         // SAFETY: checked non-NULL.
         unsafe { put(it, i) };
@@ -68,10 +71,10 @@ pub unsafe extern "C" fn relaymap_record_iter_init(
 }
 
 /// The next record: fills `*rec` and sets `*got` to true, or sets `*got`
-/// to false at the end of the payload. Corrupt framing (a size smaller than
-/// the record header or running past the payload) is
-/// `RELAYMAP_ERR_CORRUPT` with the offset in the message, once; the
-/// iteration then ends. The view must still be outstanding.
+/// to false at the end of the payload. Corrupt framing (a record running
+/// past the payload, an unknown event id) is `RELAYMAP_ERR_CORRUPT` with
+/// the offset in the message, once; the iteration then ends. The payload
+/// must still be valid (its batch not released).
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_record_iter_next(
     it: *mut relaymap_record_iter,
@@ -84,33 +87,37 @@ pub unsafe extern "C" fn relaymap_record_iter_next(
         let got = arg_out(got, "got")?;
         // SAFETY: checked non-NULL.
         unsafe { put(got, false) };
-        // SAFETY: non-NULL and the caller's iterator (initialised by
-        // relaymap_record_iter_init; a plain struct, so any bits are valid
-        // except `failed`, a bool the library itself wrote).
+        // SAFETY: non-NULL and the caller's iterator, initialised by
+        // relaymap_record_iter_init (a plain struct; `done` is a bool the
+        // library itself wrote).
         let i = unsafe { &mut *it };
-        if i.failed || i.data.is_null() || i.pos >= i.len {
+        if i.done || i.data.is_null() {
             return Ok(());
         }
-        // SAFETY: `data`/`len` were copied from a view, whose payload stays
-        // valid and unwritten until the view is released (the caller's
-        // contract: iterate only outstanding views).
+        // SAFETY: `data`/`len` were copied from a payload slice, which
+        // stays valid and unwritten until its batch is released (the
+        // caller's contract: iterate only outstanding sub-buffers).
         let payload = unsafe { std::slice::from_raw_parts(i.data, i.len) };
-        let pos = i.pos;
-        match Records::new(&payload[pos..]).next() {
-            None => Ok(()),
+        let mut walker = Records::at(payload, i.pos);
+        match walker.next() {
+            None => {
+                i.done = true;
+                Ok(())
+            }
             Some(Ok(r)) => {
-                let size = r.size();
                 let v = relaymap_record_view {
                     data: r.data.as_ptr(),
                     len: r.data.len(),
-                    offset: pos + r.offset,
+                    offset: r.offset,
                     ts_ns: r.ts_ns,
-                    size: size as u32,
+                    event_id: r.event_id,
                     rec_type: r.type_,
-                    flags: r.flags,
                 };
-                i.pos =
-                    pos + r.offset + size.div_ceil(RELAYMAP_RECORD_ALIGN) * RELAYMAP_RECORD_ALIGN;
+                // Where the walker would go on: the iterator resumes there.
+                match walker.next_offset() {
+                    Some(p) => i.pos = p,
+                    None => i.done = true,
+                }
                 // SAFETY: checked non-NULL.
                 unsafe {
                     put(rec, v);
@@ -119,19 +126,7 @@ pub unsafe extern "C" fn relaymap_record_iter_next(
                 Ok(())
             }
             Some(Err(e)) => {
-                i.failed = true;
-                let e = match e {
-                    sdk::Error::CorruptRecord {
-                        offset,
-                        size,
-                        reason,
-                    } => sdk::Error::CorruptRecord {
-                        offset: offset + pos,
-                        size,
-                        reason,
-                    },
-                    other => other,
-                };
+                i.done = true;
                 Err(e.into())
             }
         }
@@ -168,11 +163,11 @@ pub unsafe extern "C" fn relaymap_loadgen_parse(
         let valid = arg_out(valid, "valid")?;
         // SAFETY: checked non-NULL.
         unsafe { put(valid, false) };
-        if r.rec_type != RELAYMAP_REC_LOADGEN || r.data.is_null() {
+        if r.rec_type != RELAYMAP_REC_LOADGEN as u16 || r.data.is_null() {
             return Ok(());
         }
-        // SAFETY: a record view's data points into an outstanding view's
-        // payload (the caller's contract), `len` bytes.
+        // SAFETY: a record view's data points into an outstanding
+        // sub-buffer's payload (the caller's contract), `len` bytes.
         let data = unsafe { std::slice::from_raw_parts(r.data, r.len) };
         if let Some(l) = LoadgenRecord::parse(data) {
             // SAFETY: checked non-NULL.

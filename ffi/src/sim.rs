@@ -1,19 +1,20 @@
 //! The testing part of the C API (feature `sim`, `RELAYMAP_TESTING` in the
-//! header): the SDK's simulated producer, so C programs can be tested on a
-//! host without the kernel module. It writes the identical layout into a
-//! directory that mimics a channel; `relaymap_channel_open()` on that
-//! directory opens it like a kernel channel.
+//! header): the simulated producer of crate `relaymap-sim`, so C programs
+//! can be tested on a host without the kernel module. It writes the
+//! identical layout into a directory; `relaymap_channel_open_path()` on
+//! that directory opens it like a kernel channel, and its readers claim
+//! CPUs exclusively across processes, like the kernel's.
 
 use std::ffi::{c_char, CString};
 use std::os::unix::ffi::OsStrExt;
 
-use sdk::sim::{SimChannel, SimGeometry, WriteOutcome};
+use ::relaymap_sim::{SimChannel, SimGeometry, WriteOutcome};
 use sdk::Mode;
 
 use crate::boundary::{
     arg_out, arg_ref, guard, null_arg, put, relaymap_result, Failure, FfiResult,
 };
-use crate::channel::{cpu_arg, path_arg, relaymap_channel_stats, relaymap_loss};
+use crate::channel::{cpu_arg, path_arg, relaymap_channel_stats};
 
 /// A simulated channel and its producer (opaque; testing API). Made by
 /// `relaymap_sim_create()`, owned by the caller, freed by
@@ -26,8 +27,8 @@ pub struct relaymap_sim {
 }
 
 /// Creates a simulated channel with `cpus` CPU buffers (1..64) of
-/// `n_subbufs` (>= 2) sub-buffers of `subbuf_size` bytes (a multiple of 8,
-/// larger than 80), in flight-recorder mode if `overwrite`. In directory `dir`
+/// `n_subbufs` (>= 2) sub-buffers of `subbuf_size` bytes (a multiple of the
+/// page size), in flight-recorder mode if `overwrite`. In directory `dir`
 /// (created if missing, channel files replaced), or, if `dir` is NULL, in a
 /// fresh directory under /dev/shm that `relaymap_sim_free()` removes.
 /// `*out` is the new handle (NULL on failure).
@@ -83,8 +84,8 @@ pub unsafe extern "C" fn relaymap_sim_free(sim: *mut relaymap_sim) {
     });
 }
 
-/// The simulated channel's directory, for `relaymap_channel_open()` (or a
-/// consumer process). Owned by the handle: valid until
+/// The simulated channel's directory, for `relaymap_channel_open_path()`
+/// (in this process or another). Owned by the handle: valid until
 /// `relaymap_sim_free()`. NULL if `sim` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_sim_dir(sim: *const relaymap_sim) -> *const c_char {
@@ -248,7 +249,7 @@ pub unsafe extern "C" fn relaymap_sim_flush(sim: *const relaymap_sim, cpu: i32) 
 }
 
 /// The simulated kernel's counters for `cpu` (or all with
-/// `RELAYMAP_ALL_CPUS`); `stats->loss` is zero (losses are a consumer's).
+/// `RELAYMAP_ALL_CPUS`), as `relaymap_channel_get_stats()` reports them.
 #[no_mangle]
 pub unsafe extern "C" fn relaymap_sim_stats(
     sim: *const relaymap_sim,
@@ -261,12 +262,7 @@ pub unsafe extern "C" fn relaymap_sim_stats(
         let stats = arg_out(stats, "stats")?;
         let st = s.sim.stats(cpu_arg(cpu)?)?;
         // SAFETY: checked non-NULL.
-        unsafe {
-            put(
-                stats,
-                relaymap_channel_stats::from_sdk(st, relaymap_loss::default()),
-            )
-        };
+        unsafe { put(stats, st.into()) };
         Ok(())
     })
 }

@@ -1,115 +1,141 @@
-//! relaymap: zero-copy consumer for relaymap kernel relay channels.
+//! relaymap: zero-copy per-CPU consumer for relaymap kernel relay channels
+//! (ABI 2).
 //!
 //! A relaymap channel (kernel module `relaymap.ko`, ABI in
-//! `include/relaymap_abi.h`) is one relay buffer per CPU plus a control
-//! file, in `/sys/kernel/debug/relaymap/<name>/`. This crate maps each
-//! per-CPU buffer read-only, asks the control file which sub-buffers are
-//! finished, and hands them out as views into the mapping, without copying;
-//! dropping a view (or a [`Batch`]) hands the sub-buffers back.
+//! `include/relaymap_abi.h`) is one relay buffer per CPU. A [`Channel`],
+//! opened by name through `/dev/relaymap`, observes and controls it; each
+//! [`CpuReader`] owns one CPU's consumer fd (the kernel's exclusive claim
+//! on that CPU) and its one read-only mapping, and hands out finished
+//! sub-buffers as views into the mapping, without copying. A [`Batch`]
+//! owns its range of sub-buffers: dropping it hands them back.
 //!
 //! # The whole loop
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use relaymap::Channel;
+//! use relaymap::{Channel, ReadySet};
 //!
 //! fn main() -> relaymap::Result<()> {
-//!     // Open: maps cpu0..cpuN-1, checks the ABI version and geometry.
-//!     let mut ch = Channel::builder("/sys/kernel/debug/relaymap/demo")
-//!         .populate(true)
-//!         .poll_timeout(Some(Duration::from_millis(500)))
-//!         .open()?;
+//!     // Open by name through /dev/relaymap: checks the ABI version.
+//!     let ch = Channel::open("demo")?;
+//!     // Claim every CPU (all or nothing; another consumer -> Error::Busy).
+//!     let mut readers = ch.readers()?;
+//!     // One poll over all of them.
+//!     let mut ready = ReadySet::new(&readers)?;
 //!     let mut bytes = 0u64;
 //!     for _ in 0..100 {
-//!         // Wait: one poll over every CPU.
-//!         if !ch.wait()? {
-//!             ch.flush()?; // quiet: make partial sub-buffers visible
+//!         let r = ready.wait(Some(Duration::from_millis(500)))?;
+//!         if r.is_empty() {
+//!             ch.flush(None)?; // quiet: make partial sub-buffers visible
 //!             continue;
 //!         }
-//!         // Drain: per CPU, one GET_CURSOR and one PUT_CONSUMED per batch.
-//!         for cpu in ch.cpus() {
-//!             let batch = ch.batch(cpu)?;
-//!             for sb in batch.iter() {
+//!         // Only the CPUs poll reported ready are asked for their cursor.
+//!         for i in r {
+//!             let batch = readers[i].acquire(usize::MAX)?; // one GET_CURSOR
+//!             for sb in &batch {
 //!                 for rec in sb.records() {
 //!                     let rec = rec?; // corrupt framing is an error, not a panic
 //!                     bytes += rec.data.len() as u64;
 //!                 }
 //!             }
-//!         } // each batch is handed back when dropped
+//!         } // each batch is handed back when dropped: one PUT_CONSUMED
 //!     }
-//!     // Stop: flush, drain until produced == consumed everywhere.
-//!     ch.drain_and_stop(|sb| bytes += sb.payload().len() as u64)?;
-//!     println!("{bytes} bytes, lost {:?}", ch.loss());
+//!     for r in &readers {
+//!         println!("cpu {}: lost {:?}", r.cpu(), r.loss());
+//!     }
+//!     println!("{bytes} bytes");
 //!     Ok(())
-//! } // the mappings and poll registrations go with the channel
+//! } // readers drop: mappings unmapped, claims released
 //! ```
 //!
 //! # Pieces
 //!
-//! * [`Channel`] / [`ChannelBuilder`]: open, [`wait`](Channel::wait),
-//!   [`batch`](Channel::batch) (zero-copy, one control call each way per
-//!   CPU), [`next`](Channel::next) (one sub-buffer, handed back on drop),
-//!   [`drain`](Channel::drain), [`drain_merged`](Channel::drain_merged)
-//!   (records merged across CPUs by timestamp),
-//!   [`flush`](Channel::flush), [`drain_and_stop`](Channel::drain_and_stop),
-//!   [`loss`](Channel::loss), [`refresh_cpus`](Channel::refresh_cpus).
-//! * [`Records`]: the ABI's record framing.
-//! * [`Control`]: the control operations, implemented by the ioctl backend
-//!   and, with feature `sim`, by [`sim::SimControl`].
-//! * [`abi`]: the Rust mirror of the C header (checked against it by a test).
+//! * [`Channel`]: [`open`](Channel::open) by name,
+//!   [`open_path`](Channel::open_path) (debugfs),
+//!   [`with_backend`](Channel::with_backend); info, [`cursors`](Channel::cursors)
+//!   (one `GET_CURSORS`), stats, flush, reset; [`readers`](Channel::readers).
+//! * [`CpuReader`]: [`acquire`](CpuReader::acquire) (O(1) per sub-buffer),
+//!   [`wait`](CpuReader::wait), [`loss`](CpuReader::loss), and the
+//!   borrow-free [`acquire_raw`](CpuReader::acquire_raw) for bindings.
+//! * [`Batch`], [`Subbuf`] (`Deref<Target = [u8]>` = the events;
+//!   [`packet`](Subbuf::packet) = the CTF packet), [`ReadySet`].
+//! * [`Records`]: the one record-framing walker; [`merge::Merge`]: the one
+//!   timestamp merge of per-CPU streams.
+//! * [`Backend`] / [`ConsumerBackend`]: the seam. The ioctl backend is
+//!   here; the kernel-free simulator is the `relaymap-sim` crate.
+//! * [`abi`]: generated by bindgen from the C header (checked by tests).
 //!
-//! # Features
+//! # Compatibility
 //!
-//! * `sim`: [`sim::SimChannel`], a userspace producer that writes the same
-//!   layout into shared files (a directory that mimics a channel); a
-//!   [`Channel`] opens it like a kernel channel. For host tests.
-//! * `tokio`: [`AsyncChannel`], await data with `AsyncFd`.
+//! This SDK speaks ABI 2 only. ABI 1 (the debugfs-only ABI, never
+//! released) is not supported: an SDK and a module of different ABI
+//! versions refuse each other with [`Error::AbiMismatch`], never a misread
+//! buffer.
 //!
 //! # Memory safety
 //!
 //! The kernel writes the mapped buffers. No slice is made over memory the
 //! kernel may still write: in no-overwrite mode a sub-buffer reported
-//! `produced` by `GET_CURSOR` has a final header (the module stores
-//! `commit` with `smp_store_release` before publishing `produced`) and is
-//! not written again until this consumer hands it back; in overwrite mode
-//! payloads are copied with volatile reads and validated with the header's
-//! seqlock (`commit`/`seq` before and after) before they are handed out.
+//! `produced` has a final header (the module stores `commit` with
+//! `smp_store_release` before publishing `produced`) and is not written
+//! again until this reader hands it back; in overwrite mode packets are
+//! copied with volatile reads and validated with the header's seqlock
+//! (`commit`/`packet_seq_num` before and after) before they are handed out.
 //! The pure walker that makes these decisions runs over plain memory in the
-//! unit tests.
+//! unit tests, and under Miri.
 //!
 //! # Minimum kernel
 //!
-//! Linux 6.1, with relay's mmap support and `relaymap.ko` loaded. The SDK's
-//! integration tests (`tests/vm/rust`, run by `tests/vm/run`) pass against
-//! the real module on Debian's 6.1, 6.12 and 7.2 kernels at `-smp 2`. Debugfs must be mounted and usable (under kernel
-//! lockdown, debugfs refuses relay files with mmap/ioctl). Root, or file
-//! modes changed: `cpuN` are 0400 and `control` 0600.
+//! Linux 6.1 with `relaymap.ko` (ABI 2) loaded. `/dev/relaymap` is root-only
+//! by default; the module's `group=` parameter and the udev rule in `kmod/`
+//! let a group consume without root. The debugfs view needs root and an
+//! unlocked kernel.
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
+// Generated by bindgen (tests/abi_bindgen.rs): kept as generated.
+#[rustfmt::skip]
+mod abi_sys;
 #[cfg(feature = "tokio")]
-mod async_channel;
+mod async_reader;
+pub mod backend;
+mod batch;
 mod channel;
-mod control;
 mod error;
 mod mapping;
+pub mod merge;
+mod reader;
+mod ready;
 mod records;
-#[cfg(feature = "sim")]
-pub mod sim;
-mod sim_detect;
+mod types;
 mod walker;
 
 #[cfg(feature = "tokio")]
-pub use async_channel::AsyncChannel;
-pub use channel::{
-    Acquired, Batch, Channel, ChannelBuilder, ChannelInfo, CorruptSubbuf, DrainStats, Loss, Subbuf,
-    SubbufGuard,
-};
-pub use control::{Control, Cursor, IoctlControl, Stats};
+pub use async_reader::AsyncCpuReader;
+pub use backend::{Backend, ConsumerBackend};
+pub use batch::{Batch, CorruptSubbuf, Iter, Subbuf};
+pub use channel::Channel;
 pub use error::{ControlOp, Corruption, Error, Result};
+pub use reader::{Acquired, CpuReader, ReaderOptions};
+pub use ready::ReadySet;
 pub use records::{
     encode_record, loadgen_checksum, loadgen_data, loadgen_fill_byte, LoadgenRecord, Record,
     Records,
 };
+pub use types::{ChannelInfo, Cursor, Loss, Stats};
 pub use walker::{Mode, SubbufHeader};
+
+/// The misc device: `"/dev/relaymap"` (the environment variable
+/// `RELAYMAP_DEVICE` overrides it, for tests).
+pub const DEVICE_PATH: &str = abi::DEVICE_PATH;
+
+/// `RELAYMAP_IOC_LIST`: the channels' names, in creation order.
+pub fn list_channels() -> Result<Vec<String>> {
+    backend::ioctl::list_channels()
+}
+
+/// `RELAYMAP_IOC_GET_VERSION`: the loaded module's ABI version.
+pub fn device_abi_version() -> Result<u32> {
+    backend::ioctl::device_abi_version()
+}

@@ -1,7 +1,11 @@
-//! The ABI's record framing (`struct relaymap_record`, 8-byte aligned) and
-//! the load generator's record payload.
-
-use byteorder::{ByteOrder, LittleEndian as LE};
+//! The record framing of ABI 2 (CTF events): the one framing walker, and
+//! the load generator's record data.
+//!
+//! A payload (the events of one sub-buffer) is a sequence of
+//! `struct relaymap_record { u64 ts_ns; u16 event_id; u16 type; u32 len; }`
+//! followed by `len` data bytes, in host byte order; the next record starts
+//! at `ALIGN(16 + len, 8)`, and the last record's data ends exactly at the
+//! end of the payload (no trailing alignment).
 
 use crate::abi;
 use crate::error::{Error, Result};
@@ -9,33 +13,34 @@ use crate::error::{Error, Result};
 /// One framed record, borrowed from a payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
+    /// CTF event class: `RELAYMAP_EVENT_RECORD` (binary) or
+    /// `RELAYMAP_EVENT_PRINTF` (text).
+    pub event_id: u16,
     /// `RELAYMAP_REC_*` or a writer's own type `>= 0x100`.
     pub type_: u16,
-    /// Reserved flags (0).
-    pub flags: u16,
     /// CLOCK_MONOTONIC (ns) when the record was written.
     pub ts_ns: u64,
-    /// The record's data (`size - 16` bytes).
+    /// The record's data (`len` bytes).
     pub data: &'a [u8],
-    /// Byte offset of the record in its payload.
+    /// Byte offset of the record's header in its payload.
     pub offset: usize,
 }
 
 impl Record<'_> {
-    /// The record's `size` field: header included, unaligned.
+    /// Bytes of header + data (unaligned).
     pub fn size(&self) -> usize {
-        self.data.len() + abi::RECORD_HEADER_SIZE
+        abi::RECORD_HEADER_SIZE + self.data.len()
     }
 }
 
-/// Iterator over the records of one payload. Yields `Err` once on corrupt
-/// framing (size smaller than the record header, or past the payload) and
-/// then stops; it never panics on any input.
+/// Iterator over the records of one payload. Yields one `Err` on corrupt
+/// framing (a header cut short, data past the payload's end, an unknown
+/// `event_id`) and then stops; it never panics on any input.
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
     buf: &'a [u8],
     pos: usize,
-    failed: bool,
+    done: bool,
 }
 
 impl<'a> Records<'a> {
@@ -44,71 +49,125 @@ impl<'a> Records<'a> {
         Records {
             buf: payload,
             pos: 0,
-            failed: false,
+            done: payload.is_empty(),
         }
     }
+
+    /// Resumes iteration at `offset`, a record boundary this walker
+    /// reported ([`Records::next_offset`] or a [`Record::offset`]); offsets
+    /// of later records and errors stay relative to `payload`.
+    pub fn at(payload: &'a [u8], offset: usize) -> Records<'a> {
+        Records {
+            buf: payload,
+            pos: offset.min(payload.len()),
+            done: offset >= payload.len(),
+        }
+    }
+
+    /// Where the next record starts (`None` once the iteration is over).
+    pub fn next_offset(&self) -> Option<usize> {
+        (!self.done).then_some(self.pos)
+    }
+
+    fn fail(
+        &mut self,
+        offset: usize,
+        len: u32,
+        reason: &'static str,
+    ) -> Option<Result<Record<'a>>> {
+        self.done = true;
+        Some(Err(Error::CorruptRecord {
+            offset,
+            len,
+            reason,
+        }))
+    }
+}
+
+fn ne_u16(b: &[u8]) -> u16 {
+    u16::from_ne_bytes([b[0], b[1]])
+}
+fn ne_u32(b: &[u8]) -> u32 {
+    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+}
+fn ne_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_ne_bytes(a)
 }
 
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+        if self.done {
             return None;
         }
-        let rest = self.buf.len().checked_sub(self.pos)?;
-        if rest < abi::RECORD_HEADER_SIZE {
-            return None;
-        }
-        let h = &self.buf[self.pos..self.pos + abi::RECORD_HEADER_SIZE];
-        let size = LE::read_u32(&h[0..4]);
         let offset = self.pos;
-        let bad = |reason| {
-            Some(Err(Error::CorruptRecord {
+        let rest = self.buf.len() - offset;
+        if rest < abi::RECORD_HEADER_SIZE {
+            return self.fail(
                 offset,
-                size,
-                reason,
-            }))
-        };
-        if (size as usize) < abi::RECORD_HEADER_SIZE {
-            self.failed = true;
-            return bad("smaller than the record header");
+                0,
+                "bytes after the last record are not a record header",
+            );
         }
-        if size as usize > rest {
-            self.failed = true;
-            return bad("runs past the payload");
+        let h = &self.buf[offset..offset + abi::RECORD_HEADER_SIZE];
+        let ts_ns = ne_u64(&h[0..8]);
+        let event_id = ne_u16(&h[8..10]);
+        let type_ = ne_u16(&h[10..12]);
+        let len = ne_u32(&h[12..16]);
+        if u32::from(event_id) > abi::RELAYMAP_EVENT_PRINTF {
+            return self.fail(offset, len, "unknown event_id");
         }
-        let rec = Record {
-            type_: LE::read_u16(&h[4..6]),
-            flags: LE::read_u16(&h[6..8]),
-            ts_ns: LE::read_u64(&h[8..16]),
-            data: &self.buf[offset + abi::RECORD_HEADER_SIZE..offset + size as usize],
+        let data_start = offset + abi::RECORD_HEADER_SIZE;
+        if len as usize > self.buf.len() - data_start {
+            return self.fail(offset, len, "data runs past the end of the payload");
+        }
+        let end = data_start + len as usize;
+        if end == self.buf.len() {
+            self.done = true;
+        } else {
+            self.pos = abi::record_align(end);
+            if self.pos >= self.buf.len() {
+                // Only alignment padding after this record: the ABI says
+                // the last record's data ends exactly at the payload's end.
+                self.pos = end;
+            }
+        }
+        Some(Ok(Record {
+            event_id,
+            type_,
+            ts_ns,
+            data: &self.buf[data_start..end],
             offset,
-        };
-        let aligned =
-            (size as usize).div_ceil(abi::RELAYMAP_RECORD_ALIGN) * abi::RELAYMAP_RECORD_ALIGN;
-        self.pos = offset.saturating_add(aligned);
-        Some(Ok(rec))
+        }))
     }
 }
 
 impl std::iter::FusedIterator for Records<'_> {}
 
-/// Writes one framed record (header + data + zero padding to 8 bytes) into
-/// `out`; returns the aligned length. Used by the simulator and by tests.
-pub fn encode_record(out: &mut Vec<u8>, type_: u16, ts_ns: u64, data: &[u8]) -> usize {
-    let size = abi::RECORD_HEADER_SIZE + data.len();
-    let start = out.len();
-    let mut h = [0u8; abi::RECORD_HEADER_SIZE];
-    LE::write_u32(&mut h[0..4], size as u32);
-    LE::write_u16(&mut h[4..6], type_);
-    LE::write_u16(&mut h[6..8], 0);
-    LE::write_u64(&mut h[8..16], ts_ns);
-    out.extend_from_slice(&h);
+/// Appends one framed record to `out` as a writer in the module does: first
+/// zero padding up to the next multiple of 8 of `out.len()` (the alignment
+/// of a record that follows another), then the 16-byte header in host order
+/// and the data. Returns the record's offset in `out`. Calls in sequence
+/// build exactly an ABI 2 payload (no trailing padding). For simulators and
+/// tests; consumers only read.
+pub fn encode_record(
+    out: &mut Vec<u8>,
+    event_id: u16,
+    type_: u16,
+    ts_ns: u64,
+    data: &[u8],
+) -> usize {
+    let at = abi::record_align(out.len());
+    out.resize(at, 0);
+    out.extend_from_slice(&ts_ns.to_ne_bytes());
+    out.extend_from_slice(&event_id.to_ne_bytes());
+    out.extend_from_slice(&type_.to_ne_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_ne_bytes());
     out.extend_from_slice(data);
-    let aligned = size.div_ceil(abi::RELAYMAP_RECORD_ALIGN) * abi::RELAYMAP_RECORD_ALIGN;
-    out.resize(start + aligned, 0);
-    aligned
+    at
 }
 
 /// The load generator's record data (`struct relaymap_loadgen_payload` +
@@ -123,15 +182,14 @@ pub struct LoadgenRecord {
     pub fill_len: usize,
 }
 
-const LG_SIZE: usize = std::mem::size_of::<abi::relaymap_loadgen_payload>();
-
-/// FNV-1a 32 over seq (8 LE bytes), cpu (4 LE bytes), then `fill`.
+/// FNV-1a 32 over `seq` (8 bytes), `cpu` (4 bytes), both in host order,
+/// then `fill`: the load generator's checksum.
 pub fn loadgen_checksum(seq: u64, cpu: u32, fill: &[u8]) -> u32 {
     let mut h = abi::RELAYMAP_FNV_OFFSET;
     for b in seq
-        .to_le_bytes()
+        .to_ne_bytes()
         .iter()
-        .chain(cpu.to_le_bytes().iter())
+        .chain(cpu.to_ne_bytes().iter())
         .chain(fill)
     {
         h ^= u32::from(*b);
@@ -147,17 +205,20 @@ pub fn loadgen_fill_byte(seq: u64, i: usize, cpu: u32) -> u8 {
         .wrapping_add(u64::from(cpu))) as u8
 }
 
-/// Builds the data of a load generator record of `record_size` bytes
-/// (record header included), as the module does.
+/// The data of a load generator record of `record_size` bytes, header
+/// included (the module's `record_size` parameter): `record_size - 16`
+/// data bytes, at least the 16-byte payload struct.
 pub fn loadgen_data(seq: u64, cpu: u32, record_size: usize) -> Vec<u8> {
-    let fill_len = record_size.saturating_sub(abi::RECORD_HEADER_SIZE + LG_SIZE);
-    let fill: Vec<u8> = (0..fill_len)
+    let data_len = record_size
+        .saturating_sub(abi::RECORD_HEADER_SIZE)
+        .max(abi::LOADGEN_PAYLOAD_SIZE);
+    let fill: Vec<u8> = (0..data_len - abi::LOADGEN_PAYLOAD_SIZE)
         .map(|i| loadgen_fill_byte(seq, i, cpu))
         .collect();
-    let mut d = Vec::with_capacity(LG_SIZE + fill_len);
-    d.extend_from_slice(&seq.to_le_bytes());
-    d.extend_from_slice(&cpu.to_le_bytes());
-    d.extend_from_slice(&loadgen_checksum(seq, cpu, &fill).to_le_bytes());
+    let mut d = Vec::with_capacity(data_len);
+    d.extend_from_slice(&seq.to_ne_bytes());
+    d.extend_from_slice(&cpu.to_ne_bytes());
+    d.extend_from_slice(&loadgen_checksum(seq, cpu, &fill).to_ne_bytes());
     d.extend_from_slice(&fill);
     d
 }
@@ -166,13 +227,13 @@ impl LoadgenRecord {
     /// Parses and verifies (checksum and fill pattern) a load generator
     /// record's data. `None` if it is too short or does not verify.
     pub fn parse(data: &[u8]) -> Option<LoadgenRecord> {
-        if data.len() < LG_SIZE {
+        if data.len() < abi::LOADGEN_PAYLOAD_SIZE {
             return None;
         }
-        let seq = LE::read_u64(&data[0..8]);
-        let cpu = LE::read_u32(&data[8..12]);
-        let sum = LE::read_u32(&data[12..16]);
-        let fill = &data[LG_SIZE..];
+        let seq = ne_u64(&data[0..8]);
+        let cpu = ne_u32(&data[8..12]);
+        let sum = ne_u32(&data[12..16]);
+        let fill = &data[abi::LOADGEN_PAYLOAD_SIZE..];
         if loadgen_checksum(seq, cpu, fill) != sum {
             return None;
         }
@@ -192,50 +253,4 @@ impl LoadgenRecord {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn roundtrip() {
-        let mut p = Vec::new();
-        encode_record(&mut p, 7, 100, b"abc");
-        encode_record(&mut p, 8, 200, &[]);
-        encode_record(&mut p, 9, 300, &[1; 8]);
-        assert_eq!(p.len(), 24 + 16 + 24);
-        let v: Vec<_> = Records::new(&p).collect::<Result<_>>().unwrap();
-        assert_eq!(v.len(), 3);
-        assert_eq!(v[0].data, b"abc");
-        assert_eq!(v[1].ts_ns, 200);
-        assert_eq!(v[2].type_, 9);
-        assert_eq!(v[2].offset, 40);
-    }
-
-    #[test]
-    fn corrupt_framing_is_an_error() {
-        let mut p = Vec::new();
-        encode_record(&mut p, 1, 1, b"abcdef");
-        p[0] = 3; // size 3 < 16
-        let v: Vec<_> = Records::new(&p).collect();
-        assert_eq!(v.len(), 1);
-        assert!(v[0].is_err());
-        let mut p = Vec::new();
-        encode_record(&mut p, 1, 1, b"abcdef");
-        p[0] = 200; // past payload
-        assert!(Records::new(&p).next().unwrap().is_err());
-        // Trailing bytes shorter than a record header end the iteration.
-        let mut p = Vec::new();
-        encode_record(&mut p, 1, 1, b"");
-        p.extend_from_slice(&[0xff; 15]);
-        assert_eq!(Records::new(&p).count(), 1);
-    }
-
-    #[test]
-    fn loadgen_verify() {
-        let d = loadgen_data(42, 1, 64);
-        let r = LoadgenRecord::parse(&d).unwrap();
-        assert_eq!((r.seq, r.cpu, r.fill_len), (42, 1, 32));
-        let mut bad = d.clone();
-        bad[20] ^= 1;
-        assert!(LoadgenRecord::parse(&bad).is_none());
-    }
-}
+mod tests;

@@ -2,7 +2,9 @@
 # Installs the host packages the host stages need (idempotent, quiet).
 set -euo pipefail
 need=()
-for pkg in gcc g++ make pkg-config valgrind linux-libc-dev; do
+# libclang-dev: bindgen regenerates the SDK's ABI mirror (sdk/src/abi_sys.rs) in a
+# test and compares it with the committed file.
+for pkg in gcc g++ make pkg-config valgrind linux-libc-dev libclang-dev; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

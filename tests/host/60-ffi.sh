@@ -5,12 +5,13 @@
 #   2. librelaymap.so (soname, only relaymap_* exported) and librelaymap.a
 #   3. the header compiles alone as C99 and C++11 with -Wpedantic
 #   4. api_test.c, consumer.c, consumer.cpp with AddressSanitizer against the
-#      simulated producer (lossless and drop modes); consumer.c linked
-#      against librelaymap.a
+#      simulated producer (relaymap-sim: lossless and drop modes, per-CPU
+#      readers, exclusive claims); consumer.c linked against librelaymap.a
 #   5. the same three once under valgrind: no errors, no leaks
 #   6. make -C ffi install into a temporary prefix; a program outside the
 #      repository built with only pkg-config, shared and fully static
-#   7. examples/c/Makefile (pkg-config) against the installed library
+#   7. examples/c/Makefile (pkg-config) against the installed library, and
+#      with SIM=1 against one installed with the testing API (relaymap-sim)
 #   8. the version macros and relaymap_version() against Cargo.toml
 # Prints what it checked; exits non-zero on the first failure.
 set -euo pipefail
@@ -60,9 +61,16 @@ foreign=$(echo "$exported" | grep -v '^relaymap_' || true)
 [ -z "$foreign" ] || die "librelaymap.so exports non-relaymap functions: $foreign"
 nexp=$(echo "$exported" | grep -c '^relaymap_')
 nm "$lib/librelaymap.a" 2>/dev/null >"$work/static.syms" || true
-for f in relaymap_channel_open relaymap_channel_next relaymap_channel_acquire relaymap_sim_create; do
+for f in relaymap_channel_open relaymap_channel_open_path relaymap_reader_open \
+	relaymap_channel_open_readers relaymap_reader_next relaymap_reader_acquire \
+	relaymap_reader_release relaymap_readers_wait relaymap_sim_create; do
 	echo "$exported" | grep -qx "$f" || die "librelaymap.so does not export $f"
 	grep -q " T $f\$" "$work/static.syms" || die "librelaymap.a has no $f"
+done
+# The ABI 1 channel-level consuming calls are gone (next rescanned on top
+# of acquire: N(N+1)/2 header checks).
+for f in relaymap_channel_next relaymap_channel_acquire relaymap_view_release relaymap_channel_wait; do
+	echo "$exported" | grep -qx "$f" && die "librelaymap.so still exports $f"
 done
 ok "librelaymap.so (soname $soname, $nexp functions, all relaymap_*) and librelaymap.a"
 
@@ -101,7 +109,7 @@ run() {
 }
 
 step "ASan: API contract, then the consumers against the simulated producer"
-run "api_test (ASan): NULLs, errors, view/batch state, corrupt framing" "$work/api_test-asan"
+run "api_test (ASan): NULLs, errors, claims and busy, reader/batch state, O(1) next, framing" "$work/api_test-asan"
 run "consumer.c (ASan), 2 CPUs x 100000 records, lossless" \
 	"$work/consumer-asan" --sim --cpus 2 --count 100000
 run "consumer.c (ASan), 4 CPUs x 20000 records, drop mode, 2 x 4 KiB buffers" \
@@ -110,6 +118,23 @@ run "consumer.cpp (ASan), 2 CPUs x 100000 records, lossless" \
 	"$work/consumer_cpp-asan" --sim --cpus 2 --count 100000
 run "consumer.cpp (ASan), 4 CPUs x 20000 records, drop mode, 2 x 4 KiB buffers" \
 	"$work/consumer_cpp-asan" --sim --cpus 4 --count 20000 --drop --subbuf-size 4096 --n-subbufs 2
+
+step "the consumers' errors: no module, not a channel"
+for prog in consumer-asan consumer_cpp-asan; do
+	rc=0
+	RELAYMAP_DEVICE=/nonexistent/relaymap "$work/$prog" --name demo >"$work/err.out" 2>&1 || rc=$?
+	if [ "$rc" != 1 ] || ! grep -q 'RELAYMAP_ERR_MODULE_NOT_LOADED' "$work/err.out" ||
+		! grep -q 'not loaded' "$work/err.out"; then
+		die "$prog --name demo without the module: rc $rc, $(cat "$work/err.out")"
+	fi
+	echo "  | $prog --name demo: $(grep -m1 RELAYMAP_ERR "$work/err.out")"
+	rc=0
+	"$work/$prog" --dir /nonexistent/relaymap/x >"$work/err.out" 2>&1 || rc=$?
+	if [ "$rc" != 1 ] || ! grep -q 'RELAYMAP_ERR_NOT_A_CHANNEL' "$work/err.out"; then
+		die "$prog --dir /nonexistent/relaymap/x: rc $rc, $(cat "$work/err.out")"
+	fi
+done
+ok "consumer, consumer_cpp: RELAYMAP_ERR_MODULE_NOT_LOADED without /dev/relaymap, RELAYMAP_ERR_NOT_A_CHANNEL for a bad directory (exit 1)"
 
 step "consumer.c linked against librelaymap.a (libc dynamic)"
 gcc -std=c11 "${cflags[@]}" examples/c/consumer.c "$lib/librelaymap.a" -pthread -ldl -lm -o "$work/consumer-static"
@@ -123,7 +148,8 @@ g++ -std=c++17 -O1 "${cflags[@]}" examples/c/consumer.cpp "${link[@]}" -o "$work
 # shellcheck disable=SC2054
 vg=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect)
 for t in "api_test" "consumer --sim --count 5000" "consumer_cpp --sim --count 5000" \
-	"consumer --sim --count 3000 --drop --subbuf-size 4096 --n-subbufs 2"; do
+	"consumer --sim --count 3000 --drop --subbuf-size 4096 --n-subbufs 2" \
+	"consumer_cpp --sim --count 3000 --drop --subbuf-size 4096 --n-subbufs 2"; do
 	# shellcheck disable=SC2086 # $t is a command line
 	set -- $t
 	log=$work/vg.$1.$n
@@ -156,17 +182,20 @@ app=$(mktemp -d /tmp/relaymap-app.XXXXXX)
 trap 'rm -rf "$work" "$app"' EXIT
 cat >"$app/app.c" <<'EOF'
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <relaymap.h>
 
 int main(void)
 {
 	relaymap_channel *ch = NULL;
-	relaymap_result rc = relaymap_channel_open("/nonexistent/relaymap", 0, &ch);
+	relaymap_result rc = relaymap_channel_open_path("/nonexistent/relaymap", &ch);
 	int ok = rc == RELAYMAP_ERR_NOT_A_CHANNEL && ch == NULL &&
 		 strstr(relaymap_last_error(), "not a relaymap channel") != NULL;
 
-	ok &= relaymap_channel_open(NULL, 0, &ch) == RELAYMAP_ERR_NULL_ARGUMENT;
+	setenv("RELAYMAP_DEVICE", "/nonexistent/relaymap-device", 1);
+	ok &= relaymap_channel_open("demo", &ch) == RELAYMAP_ERR_MODULE_NOT_LOADED;
+	ok &= relaymap_channel_open(NULL, &ch) == RELAYMAP_ERR_NULL_ARGUMENT;
 	printf("header %d.%d.%d %s library %s\n", RELAYMAP_VERSION_MAJOR,
 	       RELAYMAP_VERSION_MINOR, RELAYMAP_VERSION_PATCH,
 	       RELAYMAP_VERSION_STRING, relaymap_version());
@@ -199,11 +228,31 @@ make -s -C "$app/examples" STATIC=1 -B >"$app/make-static.log" 2>&1 || {
 	die "make -C examples/c STATIC=1"
 }
 rc=0
-LD_LIBRARY_PATH=$prefix/lib "$app/examples/consumer" --dir /nonexistent >"$app/run.log" 2>&1 || rc=$?
+LD_LIBRARY_PATH=$prefix/lib "$app/examples/consumer" --dir /nonexistent/relaymap/x >"$app/run.log" 2>&1 || rc=$?
 if [ "$rc" != 1 ] || ! grep -q 'RELAYMAP_ERR_NOT_A_CHANNEL' "$app/run.log"; then
-	die "consumer --dir /nonexistent: rc $rc, $(cat "$app/run.log")"
+	die "consumer --dir /nonexistent/relaymap/x: rc $rc, $(cat "$app/run.log")"
 fi
 ok "make -C examples/c (shared and STATIC=1) with pkg-config; consumer reports: $(head -n 1 "$app/run.log")"
+
+step "examples/c/Makefile SIM=1 against a library installed with the testing API (FEATURES=sim)"
+prefix_sim=$work/prefix-sim
+# PROFILE=dev: the --features sim build made above, nothing is rebuilt.
+make -s -C ffi install PREFIX="$prefix_sim" FEATURES=sim PROFILE=dev >"$work/install-sim.log" 2>&1 || {
+	tail -n 40 "$work/install-sim.log"
+	die "make -C ffi install FEATURES=sim"
+}
+cp -r examples/c "$app/examples-sim"
+rm -f "$app/examples-sim/consumer" "$app/examples-sim/consumer_cpp"
+PKG_CONFIG_PATH=$prefix_sim/lib/pkgconfig make -s -C "$app/examples-sim" SIM=1 >"$app/make-sim.log" 2>&1 || {
+	tail -n 20 "$app/make-sim.log"
+	die "make -C examples/c SIM=1"
+}
+for prog in consumer consumer_cpp; do
+	LD_LIBRARY_PATH=$prefix_sim/lib "$app/examples-sim/$prog" --sim --count 5000 >"$app/sim.$prog.log" 2>&1 ||
+		{ tail -n 20 "$app/sim.$prog.log"; die "$prog --sim (SIM=1 build)"; }
+	grep -q '^ok: every record arrived once' "$app/sim.$prog.log" || die "$prog --sim: no ok line"
+done
+ok "make -C examples/c SIM=1 (pkg-config, testing install): consumer and consumer_cpp --sim pass"
 
 step "version macros and relaymap_version() against Cargo.toml ($version)"
 want="header $version $version library $version"

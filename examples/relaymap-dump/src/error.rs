@@ -1,19 +1,20 @@
-//! The dumper's failures and their exit codes.
+//! The failures of both binaries and their exit codes.
 
 use std::io;
 use std::path::PathBuf;
 
 /// Exit codes (documented in README.md, "Exit codes").
 pub mod code {
-    /// Everything dumped (or verified) as asked.
+    /// Everything dumped (or verified, listed) as asked.
     pub const OK: i32 = 0;
     /// Any other error (an ioctl failed, ABI mismatch, ...).
     pub const OTHER: i32 = 1;
     /// Bad command line (clap's own code).
     pub const USAGE: i32 = 2;
-    /// The directory is not a relaymap channel.
-    pub const NOT_A_CHANNEL: i32 = 3;
-    /// The channel files cannot be opened: permission denied.
+    /// No such channel: relaymap.ko not loaded, no channel of that name,
+    /// debugfs not mounted, or a directory that is not a channel.
+    pub const NOT_FOUND: i32 = 3;
+    /// Refused: not in the device's group, or a debugfs path under lockdown.
     pub const PERMISSION: i32 = 4;
     /// The output (directory, file or stdout) cannot be created or written.
     pub const OUTPUT: i32 = 5;
@@ -21,19 +22,27 @@ pub mod code {
     pub const DISK_FULL: i32 = 6;
     /// `verify` found lost or corrupt records.
     pub const VERIFY: i32 = 7;
+    /// Another consumer holds a CPU of the channel (one consumer per CPU).
+    pub const BUSY: i32 = 8;
+    /// The output directory holds something else (another channel
+    /// instance's trace, foreign files) or another dumper writes there:
+    /// refused, nothing changed.
+    pub const REFUSED: i32 = 9;
 }
 
-/// Why the dumper stopped with an error.
+/// Why a command stopped with an error. The message is complete: it names
+/// the channel, the cause and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    /// Not a channel directory.
-    #[error("{0}\nhint: a relaymap channel is a directory like /sys/kernel/debug/relaymap/<name> holding cpuN files and a control file (is relaymap.ko loaded? is debugfs mounted?)")]
-    NotAChannel(String),
-    /// Opening the channel was refused.
-    #[error(
-        "{0}\nhint: the channel files are root-only; run relaymap-dump as root (e.g. with sudo)"
-    )]
+    /// The channel cannot be found (module, name, debugfs, directory).
+    #[error("{0}")]
+    NotFound(String),
+    /// Opening the channel was refused (group, lockdown, file permissions).
+    #[error("{0}")]
     PermissionDenied(String),
+    /// A CPU of the channel is held by another consumer.
+    #[error("{0}")]
+    Busy(String),
     /// The output cannot be created or written.
     #[error("cannot write output {}: {source}", path.display())]
     Output {
@@ -54,6 +63,13 @@ pub enum Failure {
         #[source]
         source: io::Error,
     },
+    /// The output directory holds something else: refused, unchanged.
+    #[error("{0}")]
+    Refused(String),
+    /// A bad command-line value found after parsing (e.g. `verify` of a
+    /// path that is not a dump): exit code 2.
+    #[error("{0}")]
+    Usage(String),
     /// Verification found problems.
     #[error("verification failed: {0}")]
     Verify(String),
@@ -66,11 +82,14 @@ impl Failure {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Failure::NotAChannel(_) => code::NOT_A_CHANNEL,
+            Failure::NotFound(_) => code::NOT_FOUND,
             Failure::PermissionDenied(_) => code::PERMISSION,
+            Failure::Busy(_) => code::BUSY,
             Failure::Output { .. } => code::OUTPUT,
             Failure::DiskFull { .. } => code::DISK_FULL,
             Failure::Verify(_) => code::VERIFY,
+            Failure::Refused(_) => code::REFUSED,
+            Failure::Usage(_) => code::USAGE,
             Failure::Other(_) => code::OTHER,
         }
     }
@@ -84,32 +103,30 @@ impl Failure {
             _ => Failure::Output { path, source },
         }
     }
+
+    /// The message with its sources, `: `-joined (each source only once).
+    pub fn chain(&self) -> String {
+        if let Failure::Other(a) = self {
+            // anyhow's alternate Display already walks the chain.
+            return format!("{a:#}");
+        }
+        let mut s = self.to_string();
+        let mut src = std::error::Error::source(self);
+        while let Some(x) = src {
+            let m = x.to_string();
+            if !s.contains(&m) {
+                s += &format!(": {m}");
+            }
+            src = x.source();
+        }
+        s
+    }
 }
 
+/// An SDK error outside of opening (an ioctl, mmap or poll failed while
+/// consuming): exit code 1, with the SDK's message.
 impl From<relaymap::Error> for Failure {
     fn from(e: relaymap::Error) -> Failure {
-        match e {
-            relaymap::Error::NotAChannel { .. } => Failure::NotAChannel(e.to_string()),
-            relaymap::Error::PermissionDenied { .. } => Failure::PermissionDenied(e.to_string()),
-            relaymap::Error::Open { ref source, .. } | relaymap::Error::Mmap { ref source, .. }
-                if matches!(
-                    source.raw_os_error(),
-                    Some(libc::EACCES) | Some(libc::EPERM)
-                ) =>
-            {
-                let msg = format!("{e}: {source}");
-                Failure::PermissionDenied(msg)
-            }
-            relaymap::Error::Ioctl { ref source, .. }
-                if matches!(
-                    source.raw_os_error(),
-                    Some(libc::EACCES) | Some(libc::EPERM)
-                ) =>
-            {
-                let msg = format!("{e}: {source}");
-                Failure::PermissionDenied(msg)
-            }
-            other => Failure::Other(anyhow::Error::new(other)),
-        }
+        Failure::Other(anyhow::Error::new(e))
     }
 }

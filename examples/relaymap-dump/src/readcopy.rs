@@ -1,8 +1,9 @@
 //! `relaymap-dump read-copy`: the classic relay consumer, for comparison.
-//! It read()s every cpuN file into a buffer and write()s the buffer out: two
-//! copies per byte, and not safe with concurrent writers on SMP (the relay
-//! read path is unsynchronised against sub-buffer switches, see
-//! KERNEL-NOTES). Use it for throughput figures only.
+//! It claims every CPU like the dumper (one consumer fd each), read()s each
+//! consumer fd into a buffer and write()s the buffer out: two copies per
+//! byte, and not safe with concurrent writers on SMP (the relay read path is
+//! unsynchronised against sub-buffer switches, see KERNEL-NOTES). Use it
+//! for throughput figures only.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,25 +17,26 @@ use clap::Args;
 
 use crate::error::{code, Failure};
 use crate::report::human;
+use crate::target::{self, Target};
 
 /// `read-copy` options.
 #[derive(Debug, Args)]
 pub struct ReadCopyArgs {
-    /// The channel directory.
-    pub channel: PathBuf,
+    /// The channel: a name (through /dev/relaymap) or a directory.
+    pub channel: String,
     /// Output directory for cpuN.read files, or `-` for one stream on
     /// stdout (e.g. to /dev/null, to time the consumer without the sink).
     #[arg(short = 'o', long = "output", value_name = "DIR|-")]
     pub output: PathBuf,
     /// Stop after this long (default: until SIGINT/SIGTERM).
-    #[arg(long, value_parser = crate::parse_duration, value_name = "TIME")]
+    #[arg(long, value_parser = crate::args::parse_duration, value_name = "TIME")]
     pub duration: Option<Duration>,
     /// Stop as soon as one pass over every CPU file reads nothing (drain
     /// what is buffered, then exit).
     #[arg(long)]
     pub drain: bool,
     /// read() buffer size.
-    #[arg(long, value_parser = crate::parse_size, default_value = "1M", value_name = "SIZE")]
+    #[arg(long, value_parser = crate::args::parse_size, default_value = "1M", value_name = "SIZE")]
     pub buf_size: u64,
 }
 
@@ -55,9 +57,9 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| Failure::Other(e.into()))?;
     }
-    let mut cpus: Vec<(u32, File, File)> = Vec::new();
-    let rd = std::fs::read_dir(&args.channel)
-        .map_err(|e| Failure::NotAChannel(format!("{}: {e}", args.channel.display())))?;
+    let t = Target::parse(&args.channel);
+    let ch = target::open(&t)?;
+    let readers = target::claim_all(&t, &ch)?;
     let to_stdout = args.output == std::path::Path::new("-");
     if !to_stdout {
         std::fs::create_dir_all(&args.output).map_err(|source| Failure::Output {
@@ -65,17 +67,14 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
             source,
         })?;
     }
-    for ent in rd.flatten() {
-        let name = ent.file_name().to_string_lossy().into_owned();
-        let Some(cpu) = name.strip_prefix("cpu").and_then(|c| c.parse::<u32>().ok()) else {
-            continue;
-        };
-        let input = File::open(ent.path()).map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => {
-                Failure::PermissionDenied(format!("{}: {e}", ent.path().display()))
-            }
-            _ => Failure::Other(anyhow::anyhow!("{}: {e}", ent.path().display())),
-        })?;
+    // (cpu, a duplicate of its consumer fd to read() from, the output).
+    let mut cpus: Vec<(u32, File, File)> = Vec::new();
+    for r in &readers {
+        let cpu = r.cpu();
+        let input =
+            File::from(r.as_fd().try_clone_to_owned().map_err(|e| {
+                Failure::Other(anyhow::anyhow!("dup of cpu {cpu}'s consumer fd: {e}"))
+            })?);
         let out = if to_stdout {
             // Unbuffered, like the files: a duplicate of fd 1.
             let fd = std::io::stdout()
@@ -89,12 +88,6 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
         };
         cpus.push((cpu, input, out));
     }
-    if cpus.is_empty() {
-        return Err(Failure::NotAChannel(format!(
-            "{}: no cpuN files",
-            args.channel.display()
-        )));
-    }
     let mut buf = vec![0u8; args.buf_size as usize];
     let start = Instant::now();
     let deadline = args.duration.map(|d| start + d);
@@ -105,8 +98,19 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
         for (_, input, out) in cpus.iter_mut() {
             let n = match input.read(&mut buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-                Err(e) => return Err(Failure::Other(e.into())),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    0
+                }
+                Err(e) => {
+                    return Err(Failure::Other(
+                        anyhow::Error::new(e).context("read() of a consumer fd"),
+                    ))
+                }
             };
             reads += 1;
             if n > 0 {

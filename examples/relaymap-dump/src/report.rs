@@ -24,10 +24,18 @@ pub struct CpuStats {
     pub corrupt_records: u64,
     /// Records the kernel dropped on this CPU (buffer full), cumulative since the channel's reset.
     pub records_dropped: u64,
+    /// Writes the kernel refused on this CPU as larger than a record may be, cumulative.
+    pub records_rejected: u64,
     /// Sub-buffers overwritten before they were read (overwrite mode).
     pub subbufs_lapped: u64,
     /// Sub-buffers skipped because their header was corrupt.
     pub subbufs_corrupt: u64,
+    /// Sub-buffers handed back without writing after a restart: their seq
+    /// was already in the trace (written, but not yet handed back, when the
+    /// previous dumper stopped).
+    pub subbufs_skipped: u64,
+    /// Bytes of a torn tail cut off this CPU's last file at the start.
+    pub torn_bytes_cut: u64,
     /// Output files of this CPU, oldest first (empty with `-o -`).
     pub files: Vec<PathBuf>,
 }
@@ -63,8 +71,10 @@ pub enum StopReason {
 pub struct Report {
     /// Channel name (from GET_INFO).
     pub channel: String,
-    /// Channel directory.
-    pub channel_dir: PathBuf,
+    /// The channel as given on the command line: a name or a directory.
+    pub channel_arg: String,
+    /// "name" (through /dev/relaymap) or "path" (a debugfs or simulated dir).
+    pub opened_by: &'static str,
     /// "records" or "raw".
     pub mode: &'static str,
     /// Output directory, or "-".
@@ -77,8 +87,9 @@ pub struct Report {
     pub stopped_by: StopReason,
     /// Seconds from start to the end of the drain.
     pub elapsed_s: f64,
-    /// Of which opening and mapping the channel (with pre-faulting: one
-    /// page fault per 4 KiB of buffer, once) and creating the output.
+    /// Of which opening the channel, claiming and mapping every CPU (with
+    /// pre-faulting: one page fault per 4 KiB of buffer, once) and creating
+    /// the output.
     pub setup_s: f64,
     /// Totals.
     pub bytes: u64,
@@ -88,12 +99,28 @@ pub struct Report {
     pub records: u64,
     /// Total records dropped by the kernel.
     pub records_dropped: u64,
+    /// Total writes the kernel refused as too large.
+    pub records_rejected: u64,
     /// Total sub-buffers lapped.
     pub subbufs_lapped: u64,
     /// Total sub-buffers with a corrupt header.
     pub subbufs_corrupt: u64,
     /// Total sub-buffers with corrupt record framing.
     pub corrupt_records: u64,
+    /// Total sub-buffers skipped as already on disk (restart).
+    pub subbufs_skipped: u64,
+    /// Total torn-tail bytes cut at the start (restart).
+    pub torn_bytes_cut: u64,
+    /// The dump continued an existing trace of the same channel instance.
+    pub resumed: bool,
+    /// `--direct` was asked for / O_DIRECT was used for the packets.
+    pub direct_requested: bool,
+    /// Packets written with O_DIRECT.
+    pub direct_writes: u64,
+    /// Packets written through the page cache.
+    pub buffered_writes: u64,
+    /// fdatasync calls (`--fsync batch`: one per CPU batch).
+    pub fsyncs: u64,
     /// bytes / elapsed.
     pub bytes_per_s: f64,
     /// records / elapsed.
@@ -105,14 +132,19 @@ pub struct Report {
     /// bytes per CPU-second of this process: the consumer's cost,
     /// independent of how fast the producer is.
     pub bytes_per_cpu_s: f64,
-    /// Rounds of the consume loop (one batch per CPU each).
+    /// Rounds of the consume loop (one per wakeup: a batch of each CPU
+    /// poll reported ready).
     pub rounds: u64,
     /// Rounds that found nothing to write.
     pub empty_rounds: u64,
-    /// Waits for data (poll).
+    /// Waits for data (one poll(2) over every CPU's consumer fd each).
     pub waits: u64,
-    /// Control operations (ioctls) issued.
+    /// Control ioctls issued by the channel and its readers (GET_CURSOR,
+    /// GET_CURSORS, PUT_CONSUMED, FLUSH, GET_INFO, ...), as the SDK counts
+    /// them (`Channel::control_ops`).
     pub control_ops: u64,
+    /// control_ops / subbufs.
+    pub control_ops_per_subbuf: f64,
     /// Minor page faults of this process.
     pub page_faults: u64,
     /// Context switches of this process.
@@ -149,7 +181,8 @@ impl Report {
     pub fn new(args: &DumpArgs) -> Report {
         Report {
             channel: String::new(),
-            channel_dir: args.channel.clone().unwrap_or_default(),
+            channel_arg: args.channel.clone().unwrap_or_default(),
+            opened_by: crate::target::Target::parse(args.channel.as_deref().unwrap_or("")).kind(),
             mode: if args.raw { "raw" } else { "records" },
             output: args
                 .output
@@ -164,9 +197,17 @@ impl Report {
             subbufs: 0,
             records: 0,
             records_dropped: 0,
+            records_rejected: 0,
             subbufs_lapped: 0,
             subbufs_corrupt: 0,
             corrupt_records: 0,
+            subbufs_skipped: 0,
+            torn_bytes_cut: 0,
+            resumed: false,
+            direct_requested: args.direct,
+            direct_writes: 0,
+            buffered_writes: 0,
+            fsyncs: 0,
             bytes_per_s: 0.0,
             records_per_s: 0.0,
             cpu_time_s: 0.0,
@@ -176,6 +217,7 @@ impl Report {
             empty_rounds: 0,
             waits: 0,
             control_ops: 0,
+            control_ops_per_subbuf: 0.0,
             page_faults: 0,
             context_switches: 0,
             cpus: Vec::new(),
@@ -194,9 +236,12 @@ impl Report {
             self.subbufs += c.subbufs;
             self.records += c.records;
             self.records_dropped += c.records_dropped;
+            self.records_rejected += c.records_rejected;
             self.subbufs_lapped += c.subbufs_lapped;
             self.subbufs_corrupt += c.subbufs_corrupt;
             self.corrupt_records += c.corrupt_records;
+            self.subbufs_skipped += c.subbufs_skipped;
+            self.torn_bytes_cut += c.torn_bytes_cut;
         }
         let s = self.elapsed_s.max(1e-9);
         self.bytes_per_s = self.bytes as f64 / s;
@@ -239,8 +284,28 @@ impl Report {
             human(self.bytes_per_cpu_s as u64)
         );
         s += &format!(
-            ", {} dropped by the kernel, {} lapped, {} corrupt sub-buffers, {} with corrupt records",
-            self.records_dropped, self.subbufs_lapped, self.subbufs_corrupt, self.corrupt_records
+            ", {} dropped by the kernel, {} rejected as too large, {} lapped, {} corrupt sub-buffers, {} with corrupt records",
+            self.records_dropped,
+            self.records_rejected,
+            self.subbufs_lapped,
+            self.subbufs_corrupt,
+            self.corrupt_records
+        );
+        if self.resumed || self.subbufs_skipped > 0 || self.torn_bytes_cut > 0 {
+            s += &format!(
+                ", continued the trace: {} sub-buffers already on disk skipped, {} torn bytes cut",
+                self.subbufs_skipped, self.torn_bytes_cut
+            );
+        }
+        if self.output != "-" {
+            s += &format!(
+                ", {} packets with O_DIRECT, {} through the page cache, {} fdatasyncs",
+                self.direct_writes, self.buffered_writes, self.fsyncs
+            );
+        }
+        s += &format!(
+            ", {} control ioctls ({:.2} per sub-buffer), {} waits",
+            self.control_ops, self.control_ops_per_subbuf, self.waits
         );
         for c in &self.cpus {
             s += &format!(

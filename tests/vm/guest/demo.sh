@@ -11,6 +11,7 @@
 #     other load makes single TCG runs noisy); the relaymap-dump runs are
 #     verified too. Then both once more with output to /dev/null: the
 #     consumers' own cost, without the tmpfs write that dominates under TCG.
+# The channel is opened by name through /dev/relaymap everywhere.
 # Last line: demo: verified N records, 0 lost, 0 corrupt
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -44,9 +45,7 @@ COUNT=300000
 say "1. end to end: load generator on every CPU at full speed (lossless), $REC-byte records, $COUNT per CPU; channel $ncpu x 8 x 256 KiB"
 rm_load name=demo subbuf_size=262144 n_subbufs=8
 lg_load channel=demo record_size=$REC mode=lossless count=$COUNT
-relaymap-dump "$(rm_dir demo)" -o /tmp/demo --stats-json /tmp/demo.json 2>/tmp/dump.err &
-pid=$!
-sleep 0.5
+dump_start /tmp/dump.err demo -o /tmp/demo --stats-json /tmp/demo.json
 t0=$(now_cs)
 lg_start
 lg_wait_idle 300
@@ -91,7 +90,7 @@ for run in 1 2 3; do
 		[ "$how" = raw ] && flag=--raw
 		# --duration 0: flush, drain what was produced, exit.
 		# shellcheck disable=SC2086 # $flag is empty or one word
-		relaymap-dump "$(rm_dir demo)" -o /tmp/demo $flag --duration 0 --stats-json /tmp/pre.json 2>/tmp/pre.err ||
+		relaymap-dump demo -o /tmp/demo $flag --duration 0 --stats-json /tmp/pre.json 2>/tmp/pre.err ||
 			{ cat /tmp/pre.err; fail "relaymap-dump (drain) failed"; }
 		# Throughput after the one-time setup (open, mmap + pre-fault of
 		# the 64 MB of buffers, output files); read-copy times its loop
@@ -106,7 +105,7 @@ for run in 1 2 3; do
 	done
 
 	preload
-	relaymap-dump read-copy "$(rm_dir demo)" -o /tmp/rc --drain >/tmp/rc.out 2>&1 ||
+	relaymap-dump read-copy demo -o /tmp/rc --drain >/tmp/rc.out 2>&1 ||
 		{ cat /tmp/rc.out; fail "read-copy failed"; }
 	mbs=$(awk '{ for (i = 2; i <= NF; i++) if ($i == "MB/s),") { v = $(i - 1); sub(/^\(/, "", v); print v; exit } }' /tmp/rc.out)
 	say "  run $run read() copy: drain $mbs MB/s, $(awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^CPU-s/) { printf "%.2f", $(i - 1); exit } }' /tmp/rc.out) CPU-s"
@@ -117,7 +116,7 @@ for run in 1 2 3; do
 	# The consumers alone: both write to /dev/null, so no sink cost hides
 	# the copy that read() makes and relaymap-dump does not.
 	preload
-	relaymap-dump "$(rm_dir demo)" -o - --raw --duration 0 --stats-json /tmp/null.json >/dev/null 2>/tmp/null.err ||
+	relaymap-dump demo -o - --raw --duration 0 --stats-json /tmp/null.json >/dev/null 2>/tmp/null.err ||
 		{ cat /tmp/null.err; fail "relaymap-dump -o - >/dev/null failed"; }
 	[ "$(json records_dropped /tmp/null.json)" = 0 ] || fail "relaymap-dump -o -: records dropped"
 	mbs=$(awk -v b="$(json bytes /tmp/null.json)" -v e="$(json elapsed_s /tmp/null.json)" -v s="$(json setup_s /tmp/null.json)" \
@@ -125,7 +124,7 @@ for run in 1 2 3; do
 	best_null=$(best "$best_null" "$mbs")
 	rm_unload
 	preload
-	relaymap-dump read-copy "$(rm_dir demo)" -o - --drain >/dev/null 2>/tmp/rc.out ||
+	relaymap-dump read-copy demo -o - --drain >/dev/null 2>/tmp/rc.out ||
 		{ cat /tmp/rc.out; fail "read-copy -o - failed"; }
 	rcn=$(awk '{ for (i = 2; i <= NF; i++) if ($i == "MB/s),") { v = $(i - 1); sub(/^\(/, "", v); print v; exit } }' /tmp/rc.out)
 	say "  run $run to /dev/null: relaymap-dump --raw $mbs MB/s, read() copy $rcn MB/s"

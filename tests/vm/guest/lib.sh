@@ -47,13 +47,23 @@ lg_load() {
 	insmod "$LG_KO" "$@" || fail "insmod relaymap_loadgen.ko $*"
 }
 
-# lg_start / lg_stop: write start/stop to the load generator's control file
-# (stop returns when every writer thread has ended).
+# lg_start / lg_stop: start or stop the load generator (stop returns when
+# every writer thread has ended). Through its sysfs parameter `run`, which
+# works without debugfs and under lockdown; the debugfs control file of
+# older builds otherwise.
 lg_start() {
-	echo start >"$LG_DEBUGFS/control" || fail "loadgen start"
+	if [ -e "$LG_PARAMS/run" ]; then
+		echo 1 >"$LG_PARAMS/run" || fail "loadgen start"
+	else
+		echo start >"$LG_DEBUGFS/control" || fail "loadgen start"
+	fi
 }
 lg_stop() {
-	echo stop >"$LG_DEBUGFS/control" || fail "loadgen stop"
+	if [ -e "$LG_PARAMS/run" ]; then
+		echo 0 >"$LG_PARAMS/run" || fail "loadgen stop"
+	else
+		echo stop >"$LG_DEBUGFS/control" || fail "loadgen stop"
+	fi
 }
 
 # lg_wait_idle [MAX_S]: wait until the load generator's writers have all
@@ -82,7 +92,11 @@ check_verify() {
 
 # lg_status: print the load generator's status file.
 lg_status() {
-	cat "$LG_DEBUGFS/status" || fail "read $LG_DEBUGFS/status"
+	if [ -e "$LG_PARAMS/status" ]; then
+		cat "$LG_PARAMS/status" || fail "read $LG_PARAMS/status"
+	else
+		cat "$LG_DEBUGFS/status" || fail "read $LG_DEBUGFS/status"
+	fi
 }
 
 # lg_stat FIELD [cpu N|total]: one number from the status, e.g.
@@ -124,6 +138,57 @@ assert_eq() {
 	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
 }
 
+# proc_alive PID: the process exists and is not a zombie (kill -0 succeeds
+# on a zombie child that was not waited for yet).
+proc_alive() {
+	[ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# wait_line FILE REGEX MAX_S [PID]: wait (0.1 s steps) until a line of FILE
+# matches the extended REGEX; fail after MAX_S seconds, or as soon as PID
+# (if given) has exited, printing FILE.
+wait_line() {
+	_i=0
+	until grep -qE -- "$2" "$1" 2>/dev/null; do
+		if [ -n "${4:-}" ] && ! proc_alive "$4"; then
+			# One last look: it may have printed the line, then exited.
+			grep -qE -- "$2" "$1" 2>/dev/null && return 0
+			cat "$1" 2>/dev/null
+			fail "pid $4 exited before '$2' appeared in $1"
+		fi
+		_i=$((_i + 1))
+		[ "$_i" -le $(($3 * 10)) ] || { cat "$1" 2>/dev/null; fail "'$2' not in $1 after $3 s"; }
+		sleep 0.1
+	done
+}
+
+# dump_start ERRFILE ARGS...: relaymap-dump ARGS in the background, stderr
+# to ERRFILE (stdout to $DUMP_OUT if set), its pid in $pid; returns once it
+# holds every CPU of its channel and its signal handlers are installed
+# ("relaymap-dump: consuming ..." on stderr).
+dump_start() {
+	_err=$1
+	shift
+	if [ -n "${DUMP_OUT:-}" ]; then
+		relaymap-dump "$@" >"$DUMP_OUT" 2>"$_err" &
+	else
+		relaymap-dump "$@" 2>"$_err" &
+	fi
+	pid=$!
+	wait_line "$_err" '^relaymap-dump: consuming ' 60 "$pid"
+}
+
+# ffi_start PROGRAM OUT ARGS...: start the C/C++ consumer PROGRAM ARGS in
+# the background with stdout+stderr to OUT, set $pid, and wait until it
+# prints its "consuming" line.
+ffi_start() {
+	_fp=$1 _fo=$2
+	shift 2
+	"$_fp" "$@" >"$_fo" 2>&1 &
+	pid=$!
+	wait_line "$_fo" '^consuming' 30 "$pid"
+}
+
 # ffi_run PROGRAM MODE COUNT SUBBUF_SIZE N_SUBBUFS: a fresh channel "ffi",
 # the consumer PROGRAM started on it, the load generator writes COUNT
 # records per CPU in MODE (lossless|drop), then stops; SIGTERM makes the
@@ -136,17 +201,7 @@ ffi_run() {
 	rm_load name=ffi subbuf_size="$sbs" n_subbufs="$nsb"
 	lg_load channel=ffi count="$count" mode="$mode"
 	out=./out.$prog.$mode
-	"$prog" --dir "$(rm_dir ffi)" >"$out" 2>&1 &
-	pid=$!
-	i=0
-	until grep -q '^consuming' "$out"; do
-		i=$((i + 1))
-		if [ "$i" -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
-			cat "$out"
-			fail "$prog did not start"
-		fi
-		sleep 0.1
-	done
+	ffi_start "$prog" "$out" --name ffi
 	lg_start
 	lg_wait_idle 240
 	lg_status
@@ -171,4 +226,49 @@ ffi_run() {
 	echo "ok: $prog: $got records = load generator written, loss.records_dropped $lost = load generator dropped"
 	lg_stop
 	rm_unload
+}
+
+# lossless_consumer_run PROG CHANNEL: the C/C++ consumer PROG (e.g.
+# relaymap-consumer) opens CHANNEL by name; the load generator (loaded,
+# idle, lossless, with a count) runs once; SIGTERM makes PROG flush, drain
+# and report. Fails unless it received exactly what the load generator
+# wrote, with 0 lost.
+lossless_consumer_run() {
+	command -v "$1" >/dev/null || fail "$1 not built (build.d/60-ffi.sh)"
+	ffi_start "$1" "./out.$1.$2" --name "$2"
+	lg_start
+	lg_wait_idle 240
+	kill -TERM "$pid"
+	_rc=0
+	wait "$pid" || _rc=$?
+	sed 's/^/  /' "./out.$1.$2"
+	[ "$_rc" -eq 0 ] || fail "$1 exited with status $_rc"
+	_got=$(awk '$1 == "total" { print $3 }' "./out.$1.$2")
+	assert_eq "$_got" "$(lg_stat written total)" "$1: records received vs load generator written"
+	assert_eq "$(awk '$1 == "loss" { print $3 }' "./out.$1.$2")" 0 "$1: records lost"
+	echo "ok: $1: $_got records of $2, lossless"
+}
+
+# lossless_dump_run CHANNEL DIR [PREFIX...]: relaymap-dump CHANNEL -o DIR
+# (run through PREFIX, e.g. rmdump_dropuid UID GID, if given), the load
+# generator (loaded, idle, lossless, with a count) runs once, SIGINT; then
+# verify DIR against the load generator's status: every record, 0 lost,
+# 0 corrupt.
+lossless_dump_run() {
+	_ch=$1 _dir=$2
+	shift 2
+	"$@" relaymap-dump "$_ch" -o "$_dir" 2>/tmp/dump.err &
+	pid=$!
+	wait_line /tmp/dump.err '^relaymap-dump: consuming ' 60 "$pid"
+	lg_start
+	lg_wait_idle 240
+	lg_status >/tmp/status
+	kill -INT "$pid"
+	dump_wait "$pid" "($_ch)" /tmp/dump.err
+	cat /tmp/dump.err
+	_total=$(awk '$1 == "total" { print $5 }' /tmp/status)
+	check_verify "$_dir" --loadgen-status /tmp/status
+	grep -q "^verified $_total records, 0 lost, 0 corrupt\$" /tmp/verify.out ||
+		fail "verify $_dir: want $_total records, 0 lost, 0 corrupt"
+	echo "ok: relaymap-dump: $_total records of $_ch dumped and verified"
 }

@@ -7,10 +7,12 @@ QEMU_MEM=${RELAYMAP_VM_MEM:-1024}
 TEST_TIMEOUT=${RELAYMAP_VM_TEST_TIMEOUT:-300}
 OUTPUT_LINES=${RELAYMAP_VM_OUTPUT_LINES:-40} # last lines of a failed test's output shown
 
-# write_qemu_script FILE MODE ONLY: the exact QEMU command, kept with --keep
-# so a run can be repeated by hand.
+# write_qemu_script FILE MODE ONLY [GROUP]: the exact QEMU command, kept
+# with --keep so a run can be repeated by hand. GROUP is a boot group (see
+# test_group): "main", or extra kernel arguments joined with commas, which
+# are appended to the command line.
 write_qemu_script() {
-	local f=$1 mode=$2 only=$3 dir
+	local f=$1 mode=$2 only=$3 group=${4:-main} dir
 	dir=$(dirname "$f")
 	# -cpu qemu64,-cx16: QEMU 7.2's default CPU crashes 6.12 in ~1 of 3
 	# boots at -smp 2 (see KERNEL-NOTES.md). watchdog_thresh and the RCU
@@ -23,12 +25,18 @@ write_qemu_script() {
 	# clocksource_watchdog_work). TCG's TSC is one clock for all vCPUs.
 	local append="console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable watchdog_thresh=60"
 	append+=" rcupdate.rcu_cpu_stall_timeout=120 rmvm.mode=$mode rmvm.only=$only rmvm.timeout=$TEST_TIMEOUT"
+	append+=" rmvm.group=$group"
+	[ "$group" = main ] || append+=" ${group//,/ }"
+	# rmvm.disk=1: a virtio disk with a fresh ext4 file system (made by
+	# make_disk), mounted at /mnt/disk in the guest.
+	local drive=""
+	case ",$group," in *,rmvm.disk=1,*) drive="-drive file=$dir/disk-${group//[^A-Za-z0-9._-]/_}.img,if=virtio,format=raw" ;; esac
 	cat >"$f" <<EOF
 #!/bin/sh
 echo \$\$ >'$dir/qemu.pid'
 exec timeout -k 10 $QEMU_TIMEOUT qemu-system-x86_64 -nodefaults -no-user-config -accel tcg \\
 	-cpu qemu64,-cx16 -smp 2 -m $QEMU_MEM -display none -serial stdio -no-reboot \\
-	-kernel '$VMLINUZ' -initrd '$dir/initramfs.cpio' \\
+	-kernel '$VMLINUZ' -initrd '$dir/initramfs.cpio' $drive \\
 	-append '$append' </dev/null
 EOF
 	chmod +x "$f"
@@ -59,7 +67,68 @@ print_output() {
 	done
 }
 
-# boot_and_parse K WORK MODE: boot; print results live; update PASSED,
+# make_disk WORK GROUP: a fresh 4 GiB sparse image with an ext4 file system
+# for a boot group with rmvm.disk=1; prints its path.
+make_disk() {
+	local img="$1/disk-${2//[^A-Za-z0-9._-]/_}.img"
+	rm -f "$img"
+	truncate -s 4G "$img" && mkfs.ext4 -q -F -L rmvm "$img" >/dev/null || return 1
+	echo "$img"
+}
+
+# run_host_checks K GROUP IMG: after a rmvm.disk=1 boot, copy what each
+# test of the group left in /mnt/disk/export/<test>/ out of the image
+# (e2fsprogs' debugfs, no mount needed) to target/vm/<K>/export/<test>/,
+# and run tests/vm/host.d/<test>.sh DIR KERNEL on the host if it exists:
+# its result is one more PASS/FAIL/SKIP line, "<K>/<test>:host".
+run_host_checks() {
+	local k=$1 img=$3 t dest out rc
+	local -a lines
+	for t in "${EXPECTED[@]}"; do
+		[ -f "$REPO/tests/vm/host.d/$t.sh" ] || continue
+		dest="$REPO/target/vm/$k/export/$t"
+		rm -rf "$dest" && mkdir -p "$(dirname "$dest")"
+		debugfs -R "rdump /export/$t $(dirname "$dest")" "$img" >/dev/null 2>&1 || true
+		out=$(mktemp)
+		rc=0
+		if [ -d "$dest" ]; then
+			bash "$REPO/tests/vm/host.d/$t.sh" "$dest" "$k" >"$out" 2>&1 || rc=$?
+		else
+			echo "the guest test left no /mnt/disk/export/$t" >"$out"
+			rc=1
+		fi
+		case $rc in
+		0)
+			PASSED=$((PASSED + 1))
+			echo "PASS $k/$t:host"
+			;;
+		77)
+			SKIPPED=$((SKIPPED + 1))
+			echo "SKIP $k/$t:host: $(sed -n 's/^.*skipping: //p' "$out" | tail -n 1)"
+			;;
+		*)
+			FAILED=$((FAILED + 1))
+			echo "FAIL $k/$t:host: exit status $rc"
+			mapfile -t lines <"$out"
+			print_output "${lines[@]}"
+			;;
+		esac
+		rm -f "$out"
+	done
+}
+
+# test_group FILE: the boot group of a guest test. A test whose header has
+# a line "# boot: ARGS" (e.g. "# boot: debugfs=off") needs a boot of its
+# own with those kernel arguments; tests with the same ARGS share one. The
+# group's name is ARGS with spaces turned into commas; "main" for the rest.
+test_group() {
+	local args
+	args=$(sed -n 's/^#[[:space:]]*boot:[[:space:]]*//p' "$1" | head -n 1)
+	args=$(echo "$args" | tr -s ' \t' ',' | sed 's/^,//; s/,$//')
+	echo "${args:-main}"
+}
+
+# boot_and_parse K WORK MODE [SCRIPT] [LOGNAME]: boot; print results live; update PASSED,
 # FAILED, SKIPPED; in demo mode stream the demo's output and set DEMO_RC.
 # EXPECTED (array) lists the tests that must report.
 # With BOOT_RETRY=1, a VM that dies (panic, timeout) before any test that
@@ -69,10 +138,10 @@ print_output() {
 # the emulated kernel's or QEMU's, not relaymap's; it is reported, never
 # silently passed over.
 boot_and_parse() {
-	local k=$1 work=$2 mode=$3
+	local k=$1 work=$2 mode=$3 script=${4:-$2/qemu.sh} logname=${5:-$1}
 	local p0=$PASSED f0=$FAILED s0=$SKIPPED module_used=0
 	BOOT_FLAKE=""
-	LOG="$REPO/target/vm-logs/$k.log"
+	LOG="$REPO/target/vm-logs/$logname.log"
 	if [ "$mode" = demo ]; then LOG="$REPO/target/vm-logs/$k-demo.log"; fi
 	# Written under a per-run name (tail -f target/vm-logs/*.running.*), then
 	# renamed: runs of other engineers in the same repo cannot mix into it.
@@ -127,7 +196,7 @@ boot_and_parse() {
 		esac
 	done < <(
 		rc=0
-		"$work/qemu.sh" 2>&1 || rc=$?
+		"$script" 2>&1 || rc=$?
 		printf '@@RMVM:QEMU-RC %s\n' "$rc"
 	)
 	rm -f "$work/qemu.pid" # so cleanup never signals a reused pid

@@ -26,8 +26,21 @@ sync_tree() {
 		-o -name 'Kbuild' \) ! -name '*.mod.c' -print0)
 }
 
+# kmod_examples: the example modules under kmod/examples/<name>/ (each a
+# folder with a Kbuild), one name per line.
+kmod_examples() {
+	local d
+	for d in "$KMOD_SRC"/examples/*/; do
+		[ -e "$d/Kbuild" ] && basename "$d"
+	done
+	return 0
+}
+
 # build_kmod K: build kmod/ (or $RELAYMAP_VM_KMOD, for testing the harness)
-# against KDIR; list_ko then names the .ko files.
+# against KDIR, install its development files as a third-party module
+# would use them (make install-dev DEVDIR=target/vm/<K>/src/dev: headers in
+# dev/include, Module.symvers in dev/<KVER>/), then build every
+# kmod/examples/<name>/ against those; list_ko then names the .ko files.
 # A copy of kmod/ and include/ sits side by side in target/vm/<K>/src, so
 # kmod/Kbuild may use $(src)/../include. Compiler output goes to
 # target/vm/<K>/kmod-build.log (and to stderr with VERBOSE_BUILD=1).
@@ -41,10 +54,23 @@ build_kmod() {
 	sync_tree "$REPO/include" "$kt/src/include" || return 1
 	local log="$kt/kmod-build.log"
 	say "$k: building kmod/ ($KBUILD)"
-	local make_args=(-j"${RELAYMAP_VM_JOBS:-2}" modules)
+	local make_args=(-j"${RELAYMAP_VM_JOBS:-2}" modules) ex exs=()
+	mapfile -t exs < <(kmod_examples)
+	# The module, its development files, then the examples against those.
+	# (install-dev's own `modules` finds everything built: same M= path.)
+	local root=$kt/src build=$kt/src dev=$kt/src/dev
+	[ "$KBUILD" = host ] || build=/build
+	local script="make -C '$KDIR' M='$build/kmod' ${make_args[*]}"
+	if [ "${#exs[@]}" -gt 0 ]; then
+		script+=" && make -C '$build/kmod' KDIR='$KDIR' DEVDIR='$build/dev' install-dev"
+		for ex in "${exs[@]}"; do
+			script+=" && make -C '$KDIR' M='$build/kmod/examples/$ex' RELAYMAP='$build/dev' KVER='$KVER' ${make_args[*]}"
+		done
+	fi
+	rm -rf "$dev"
 	case $KBUILD in
-	host) make -C "$KDIR" M="$kt/src/kmod" "${make_args[@]}" >"$log" 2>&1 || rc=$? ;;
-	sid) SID_BIND="$kt/src" sid_run make -C "$KDIR" M=/build/kmod "${make_args[@]}" >"$log" 2>&1 || rc=$? ;;
+	host) sh -c "$script" >"$log" 2>&1 || rc=$? ;;
+	sid) SID_BIND="$root" sid_run sh -c "$script" >"$log" 2>&1 || rc=$? ;;
 	esac
 	if [ "$rc" -ne 0 ]; then
 		printf 'vm: %s: module build failed (make rc %s), %s:\n' "$k" "$rc" "$log" >&2
@@ -61,19 +87,24 @@ build_kmod() {
 }
 
 # list_ko K: set KO_FILES to the modules the last build of K produced, from
-# modules.order (stale .ko files of renamed modules are ignored; 6.1 lists
-# .ko, newer kernels .o).
+# the modules.order of kmod/ and of each kmod/examples/<name>/ (stale .ko
+# files of renamed modules are ignored; 6.1 lists .ko, newer kernels .o).
 list_ko() {
-	local k=$1 d="$REPO/target/vm/$1/src/kmod" m
+	local k=$1 top="$REPO/target/vm/$1/src/kmod" d m ex
 	KO_FILES=()
 	[ -e "$KMOD_SRC/Makefile" ] || [ -e "$KMOD_SRC/Kbuild" ] || return 0
-	[ -e "$d/modules.order" ] || return 0
-	while IFS= read -r m; do
-		m=${m#./}
-		m=${m#/build/kmod/}
-		m=${m#"$d/"}
-		KO_FILES+=("$d/${m%.*}.ko")
-	done <"$d/modules.order"
+	[ -e "$top/modules.order" ] || return 0
+	local dirs=("$top")
+	while IFS= read -r ex; do dirs+=("$top/examples/$ex"); done < <(kmod_examples)
+	for d in "${dirs[@]}"; do
+		[ -e "$d/modules.order" ] || { say "$k: ${d#"$REPO"/} was not built (no modules.order)"; return 1; }
+		# Entries are absolute (host builds), /build/... (sid) or bare
+		# names; the modules of one folder are in that folder.
+		while IFS= read -r m; do
+			m=${m##*/}
+			KO_FILES+=("$d/${m%.*}.ko")
+		done <"$d/modules.order"
+	done
 	for m in "${KO_FILES[@]}"; do
 		[ -f "$m" ] || { say "$k: expected module $m is missing"; return 1; }
 	done
@@ -105,27 +136,88 @@ build_c_programs() {
 	done
 }
 
+# write_in_build_root K FILE: the helper that build hooks get as
+# $IN_BUILD_ROOT. `$IN_BUILD_ROOT CMD ARGS...` runs CMD where modules for
+# kernel K are built: on the host for 6.x, inside the sid folder for 7.x
+# (chroot in a private mount namespace, /proc mounted, the repository
+# bind-mounted at its own path, so every path under it means the same
+# inside; the current folder is kept). The environment inside is only
+# PATH, HOME and LC_ALL: pass make variables as arguments.
+write_in_build_root() {
+	local k=$1 f=$2
+	case $KBUILD in
+	host)
+		cat >"$f" <<'EOF2'
+#!/bin/sh
+# $IN_BUILD_ROOT of a host-built kernel: run the command as it is.
+exec "$@"
+EOF2
+		;;
+	sid)
+		{
+			echo '#!/bin/sh'
+			echo "# \$IN_BUILD_ROOT of kernel $k: run the command in the sid build folder,"
+			echo "# with the repository at the same path and the current folder kept."
+			printf 'root=%q repo=%q\n' "$SID_ROOT" "$REPO"
+			cat <<'EOF2'
+cwd=$(pwd)
+# shellcheck disable=SC2016 # expanded by the inner shells
+exec unshare -m --propagation private -- /bin/sh -c '
+	root=$1 repo=$2 cwd=$3; shift 3
+	mount -t proc proc "$root/proc" || exit 1
+	mkdir -p "$root$repo" && mount --bind "$repo" "$root$repo" || exit 1
+	exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+		/bin/sh -c '\''cd "$0" && exec "$@"'\'' "$cwd" "$@"' sh "$root" "$repo" "$cwd" "$@"
+EOF2
+		} >"$f"
+		;;
+	esac
+	chmod +x "$f"
+}
+
 # build_guest_bin K: fill GUEST_BIN=target/vm/<K>/bin with the C programs and
-# whatever the build.d hooks put there.
+# whatever the build.d hooks put there, and GUEST_KMOD=target/vm/<K>/kmod-extra
+# with the modules they build (shipped to /relaymap/kmod/ next to kmod/'s).
+# Hooks run from the repo root with REPO, GUEST_BIN, GUEST_KMOD, KVER, KDIR
+# (the headers folder, a path inside the build root), RELAYMAP_SYMVERS (the
+# Module.symvers of the relaymap.ko this run ships), RELAYMAP_DEV (the same
+# build's `make install-dev` folder: include/relaymap/*.h, <KVER>/Module.symvers),
+# IN_BUILD_ROOT (runs a command in the build root of this kernel, see
+# write_in_build_root) and HOOK_WORK (target/vm/<K>/hook-work/<hook>: a
+# folder of its own, kept between runs, visible in the build root).
 build_guest_bin() {
-	local k=$1 h
-	GUEST_BIN="$REPO/target/vm/$k/bin"
-	rm -rf "$GUEST_BIN" && mkdir -p "$GUEST_BIN" || return 1
+	local k=$1 h kt="$REPO/target/vm/$1"
+	GUEST_BIN="$kt/bin"
+	GUEST_KMOD="$kt/kmod-extra"
+	rm -rf "$GUEST_BIN" "$GUEST_KMOD" && mkdir -p "$GUEST_BIN" "$GUEST_KMOD" || return 1
 	if [ "${#C_BINS[@]}" -gt 0 ]; then cp "${C_BINS[@]}" "$GUEST_BIN/" || return 1; fi
+	write_in_build_root "$k" "$kt/in-build-root" || return 1
 	for h in "$REPO"/tests/vm/guest/build.d/*.sh; do
 		[ -e "$h" ] || continue
 		if [ ! -x "$h" ]; then
 			say "warning: ${h#"$REPO"/} is not executable: skipped (chmod +x it)"
 			continue
 		fi
-		local log
-		log="$REPO/target/vm/$k/hook-$(basename "$h" .sh).log"
+		local log name
+		name=$(basename "$h" .sh)
+		log="$kt/hook-$name.log"
+		mkdir -p "$kt/hook-work/$name"
 		say "$k: build hook ${h#"$REPO"/}"
-		if ! (cd "$REPO" && REPO="$REPO" GUEST_BIN="$GUEST_BIN" KVER="$KVER" "$h") >"$log" 2>&1; then
+		if ! (cd "$REPO" && REPO="$REPO" GUEST_BIN="$GUEST_BIN" GUEST_KMOD="$GUEST_KMOD" KVER="$KVER" \
+			KDIR="$KDIR" RELAYMAP_SYMVERS="$kt/src/kmod/Module.symvers" RELAYMAP_DEV="$kt/src/dev" \
+			IN_BUILD_ROOT="$kt/in-build-root" HOOK_WORK="$kt/hook-work/$name" "$h") >"$log" 2>&1; then
 			printf 'vm: %s: build hook %s failed, %s:\n' "$k" "${h#"$REPO"/}" "$log" >&2
 			tail -n 60 "$log" | sed 's/^/  | /' >&2
 			return 1
 		fi
+	done
+	local ko
+	for ko in "$GUEST_KMOD"/*; do
+		[ -e "$ko" ] || continue
+		case $ko in
+		*.ko) ;;
+		*) say "$k: ${ko#"$REPO"/}: only .ko files belong in GUEST_KMOD"; return 1 ;;
+		esac
 	done
 }
 
@@ -174,6 +266,16 @@ pack_initramfs() {
 		[ -e "$t" ] && install -m 755 "$t" "$st/relaymap/tests/"
 	done
 	if [ "${#KO_FILES[@]}" -gt 0 ]; then cp "${KO_FILES[@]}" "$st/relaymap/kmod/" || return 1; fi
+	# Modules the build hooks made (third-party modules, GUEST_KMOD).
+	local ko
+	for ko in "$GUEST_KMOD"/*.ko; do
+		[ -e "$ko" ] || continue
+		if [ -e "$st/relaymap/kmod/$(basename "$ko")" ]; then
+			say "$k: GUEST_KMOD's $(basename "$ko") has the name of one of kmod/'s modules"
+			return 1
+		fi
+		cp "$ko" "$st/relaymap/kmod/" || return 1
+	done
 	if [ -n "$(ls -A "$GUEST_BIN")" ]; then
 		cp -a "$GUEST_BIN"/. "$st/relaymap/bin/" || return 1
 		# DWARF is most of a Rust release binary and makes the initramfs slow

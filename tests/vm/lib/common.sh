@@ -53,8 +53,10 @@ file_age_s() {
 #   debian-archive-keyring  Signed-By for the private apt indexes
 # (flex, bison, bc, libelf-dev and kmod are not needed: Debian's
 # linux-kbuild packages ship the host tools prebuilt, busybox has insmod.)
+# zstd: modules of newer kernels are .ko.zst; e2fsprogs: the ext4 disk of
+# rmvm.disk=1 boots (mkfs.ext4, and debugfs to copy a guest's export out).
 HOST_PACKAGES=(qemu-system-x86 busybox-static cpio debootstrap dwarves gcc gcc-12 libc6-dev make
-	debian-archive-keyring xz-utils)
+	debian-archive-keyring xz-utils zstd e2fsprogs)
 
 ensure_host_packages() {
 	local missing=() p
@@ -145,6 +147,53 @@ papt() {
 abi_from_meta() {
 	"$@" depends linux-headers-cloud-amd64 2>/dev/null |
 		sed -n 's/^ *Depends: linux-headers-\([0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n1
+}
+
+# extract_blk_modules DEB ABI DEST: copy the modules a virtio disk needs
+# (virtio_pci, virtio_blk and what they depend on, read from each module's
+# .modinfo "depends=" since a .deb carries no modules.dep; ext4 is built
+# into Debian's cloud kernels) out of DEB into DEST, decompressed, with
+# DEST/order listing them in load order. Modules the kernel has built in
+# are simply absent. Returns 1 if DEB has no virtio_blk module at all.
+extract_blk_modules() {
+	local deb=$1 abi=$2 dest=$3 tmp f n
+	tmp=$(mktemp -d "$dest.XXXXXX")
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards \
+		"./lib/modules/$abi/kernel/drivers/virtio/*" "./lib/modules/$abi/kernel/drivers/block/virtio_blk.ko*" \
+		"./usr/lib/modules/$abi/kernel/drivers/virtio/*" "./usr/lib/modules/$abi/kernel/drivers/block/virtio_blk.ko*" \
+		2>/dev/null || true
+	rm -rf "$dest" && mkdir -p "$dest/all"
+	while IFS= read -r f; do
+		n=$(basename "$f")
+		case $n in
+		*.ko.xz) xz -dc "$f" >"$dest/all/${n%.xz}" ;;
+		*.ko.zst) zstd -q -dc "$f" >"$dest/all/${n%.zst}" ;;
+		*.ko) cp "$f" "$dest/all/$n" ;;
+		esac || { rm -rf "$tmp"; return 1; }
+	done < <(find "$tmp" -name '*.ko*' -type f)
+	rm -rf "$tmp"
+	if [ ! -f "$dest/all/virtio_blk.ko" ]; then
+		rm -rf "$dest"
+		return 1
+	fi
+	: >"$dest/order"
+	blk_module_add "$dest" virtio_pci
+	blk_module_add "$dest" virtio_blk
+	rm -rf "$dest/all"
+	touch "$dest/ready"
+}
+
+# blk_module_add DEST NAME: NAME's dependencies (depth first), then NAME,
+# into DEST/order and DEST/, each once; a name without a file is built in.
+blk_module_add() {
+	local dest=$1 m=$2 d
+	[ -f "$dest/all/$m.ko" ] || return 0
+	grep -qx "$m.ko" "$dest/order" && return 0
+	for d in $(tr '\0' '\n' <"$dest/all/$m.ko" | sed -n 's/^depends=//p' | head -n 1 | tr ',' ' '); do
+		blk_module_add "$dest" "$d"
+	done
+	cp "$dest/all/$m.ko" "$dest/$m.ko"
+	echo "$m.ko" >>"$dest/order"
 }
 
 # extract_vmlinuz DEB ABI DEST: copy the kernel image out of DEB without

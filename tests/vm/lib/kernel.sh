@@ -12,6 +12,8 @@
 #   kernels/<abi>/root/    unpacked headers + kbuild debs (host-built kernels)
 #   kernels/<abi>/vmlinuz  the image, extracted from the image .deb
 #   kernels/<abi>/ready    written last: everything above is complete
+#   kernels/<abi>/blkmods/ virtio disk modules and their load order (for
+#                          rmvm.disk=1 boots), fetched on first use
 #   sid/root/              debootstrap'd sid folder with sid's gcc, kbuild, pahole
 #                          and linux-headers-<abi> installed (kernel 7)
 
@@ -24,7 +26,47 @@ prepare_kernel() {
 	7) prepare_sid_kernel ;;
 	*) die "unknown kernel '$1' (expected 6.1, 6.12, 7 or all)" ;;
 	esac
+	BLKMODS="$CACHE/kernels/$KVER/blkmods"
+	if [ ! -e "$BLKMODS/ready" ]; then
+		with_lock "$CACHE/kernels/$KVER.lock" fetch_blk_modules "$1" "$KVER"
+	fi
 	prune_kernels "$KVER"
+}
+
+# fetch_blk_modules K ABI: the virtio disk modules of a kernel cached before
+# they were kept (download its image once more). Not fatal: only the
+# rmvm.disk=1 boots need them, and they say so.
+fetch_blk_modules() {
+	local k=$1 abi=$2 kd="$CACHE/kernels/$2" img="" p tmp
+	[ -e "$kd/blkmods/ready" ] && return 0
+	say "$abi: fetching the virtio disk modules (image package, once)"
+	if [ "$k" = 7 ]; then
+		for p in "linux-binary-$abi" "linux-image-$abi" "linux-image-$abi-unsigned"; do
+			if sid_run apt-cache show "$p" >/dev/null 2>&1; then img=$p && break; fi
+		done
+		[ -n "$img" ] || { say "$abi: no image package"; return 0; }
+		# Since 7.x the modules are a package of their own.
+		if sid_run apt-cache show "linux-modules-$abi" >/dev/null 2>&1; then img="linux-modules-$abi"; fi
+		rm -rf "$SID_ROOT/tmp/relaymap-img" && mkdir -p "$SID_ROOT/tmp/relaymap-img"
+		run_quiet "$CACHE/sid/download.log" with_lock "$CACHE/sid.lock" sid_run sh -c "cd /tmp/relaymap-img && apt-get -q download $img" ||
+			{ say "$abi: downloading $img failed"; return 0; }
+		extract_blk_modules "$SID_ROOT/tmp/relaymap-img/${img}_"*.deb "$abi" "$kd/blkmods" || say "$abi: no virtio disk modules in $img"
+		rm -rf "$SID_ROOT/tmp/relaymap-img"
+		return 0
+	fi
+	local set=bookworm
+	[ "$k" = 6.12 ] && set=bookworm-backports
+	for p in "linux-image-$abi" "linux-image-$abi-unsigned"; do
+		if papt "$set" apt-cache show "$p" >/dev/null 2>&1; then img=$p && break; fi
+	done
+	[ -n "$img" ] || { say "$abi: no image package"; return 0; }
+	tmp=$(mktemp -d "$kd/img.XXXXXX")
+	if (cd "$tmp" && run_quiet "$kd/download.log" papt "$set" apt-get download "$img"); then
+		extract_blk_modules "$tmp/${img}_"*.deb "$abi" "$kd/blkmods" || say "$abi: no virtio disk modules in $img"
+	else
+		say "$abi: downloading $img failed"
+	fi
+	rm -rf "$tmp"
 }
 
 # prune_kernels ABI: mark ABI as used now; delete cached kernels (retired
@@ -91,6 +133,7 @@ fetch_debian_kernel() {
 	# The flavour's Makefile includes the -common one by absolute path.
 	sed -i "s|^include /usr/src/|include $kd/root/usr/src/|" "$kd/root/usr/src/linux-headers-$abi/Makefile"
 	extract_vmlinuz "$kd/debs/${img}_"*.deb "$abi" "$kd/vmlinuz" || die "$abi: no vmlinuz in $img"
+	extract_blk_modules "$kd/debs/${img}_"*.deb "$abi" "$kd/blkmods" || say "$abi: no virtio disk modules in $img"
 	rm -rf "$kd/debs"
 	touch "$kd/ready"
 }

@@ -8,8 +8,9 @@
  * MS ms (20), for each CPU: GET_CURSOR, FLUSH(cpu), GET_CURSOR. With a low
  * rate a sub-buffer never fills between two flushes, so each FLUSH that
  * found data must raise `produced` by exactly one before it returns, and
- * that sub-buffer's header must say RELAYMAP_SB_FLUSHED with
- * 0 < payload_size < subbuf_size - header_size. Everything is drained and
+ * that sub-buffer's header must say RELAYMAP_SB_FLUSHED with events in it
+ * and room left for at least one more record (content_size / 8 + 64 <=
+ * subbuf_size). Everything is drained and
  * verified as it goes. At the end (lg_stop, FLUSH(all)) the stream must be
  * complete (received == loadgen written, seq order, checksums), GET_STATS
  * flushes == FLUSHED headers, and a FLUSH with nothing written must not
@@ -106,12 +107,12 @@ int main(int argc, char **argv)
 					rm_bad("header after FLUSH: %s", why);
 				} else if (strict &&
 					   (!(h.flags & RELAYMAP_SB_FLUSHED) ||
-					    h.payload_size == 0 ||
-					    h.payload_size >= ch.info.subbuf_size - ch.info.header_size)) {
+					    rm_events_len(&h) == 0 ||
+					    rm_events_len(&h) + 64 > ch.info.subbuf_size - ch.info.header_size)) {
 					bad_hdr++;
-					rm_bad("cpu %u sub-buffer %llu closed by FLUSH: flags=%#x payload_size=%u (want FLUSHED, 0 < payload < %llu)",
+					rm_bad("cpu %u sub-buffer %llu closed by FLUSH: flags=%#x events=%llu bytes (want FLUSHED, 0 < events <= %llu - 64)",
 					       c, (unsigned long long)(c1.produced - 1),
-					       h.flags, h.payload_size,
+					       h.flags, (unsigned long long)rm_events_len(&h),
 					       (unsigned long long)(ch.info.subbuf_size - ch.info.header_size));
 				}
 			}

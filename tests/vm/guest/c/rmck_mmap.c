@@ -1,23 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rmck_mmap - the mmap contract of a relaymap CPU file.
+ * rmck_mmap - the mmap contract of a relaymap consumer fd, and the legacy
+ * debugfs view.
  *
- *   rmck_mmap -n NAME
+ *   rmck_mmap -n NAME [--debugfs]
  *
- * For every CPU file: mmap(alloc_size, PROT_READ, MAP_SHARED, 0) works and
- * every page of it can be read; any other length or a non-zero offset is
- * refused with EINVAL (alloc_size - 4096, alloc_size + 4096, one page,
- * alloc_size at offset 4096, alloc_size - 4096 at offset 4096, alloc_size
- * at offset alloc_size, also with MAP_PRIVATE); a read-only MAP_PRIVATE
- * mapping works and shows the same bytes.
+ * For every CPU's consumer fd (OPEN_CONSUMER(ALL)): mmap(alloc_size,
+ * PROT_READ, MAP_SHARED, 0) works and every page of it can be read; any
+ * other length or a non-zero offset is refused with EINVAL (alloc_size -
+ * 4096, alloc_size + 4096, one page, alloc_size at offset 4096, alloc_size
+ * - 4096 at offset 4096, alloc_size at offset alloc_size, also with
+ * MAP_PRIVATE); a read-only MAP_PRIVATE mapping works and shows the same
+ * bytes; two mappings at once work.
  *
- * Write access, on cpu file of the first CPU: no way to write to the
- * kernel's buffer, not even for root (who can open the 0400 file O_RDWR):
- * PROT_WRITE + MAP_SHARED is EACCES on an O_RDONLY open and EPERM on an
- * O_RDWR open; mprotect(PROT_WRITE) on a shared read-only mapping fails
- * (from either open); a write through /proc/self/mem (FOLL_FORCE) fails;
- * a writable MAP_PRIVATE mapping is copy-on-write and leaves the buffer
- * untouched.
+ * Write and exec access, on the consumer fd of the first CPU (always
+ * O_RDONLY): no way to write to the kernel's buffer: PROT_WRITE +
+ * MAP_SHARED is EACCES; PROT_EXEC (shared or private) is EPERM;
+ * mprotect() to PROT_WRITE or PROT_EXEC fails; reopening the fd O_RDWR
+ * through /proc/self/fd is refused or gives a file that cannot be mapped
+ * writable either; a write through /proc/self/mem (FOLL_FORCE) fails; a
+ * writable MAP_PRIVATE mapping is refused or copy-on-write, and the
+ * buffer is untouched.
+ *
+ * The legacy debugfs view (required with --debugfs, else checked if
+ * present): the control file answers GET_INFO like the channel fd and
+ * refuses PUT_CONSUMED with EPERM; each cpuN file can be mapped read-only
+ * by root with the same length/offset rules, shows the very bytes of the
+ * consumer fd's mapping and polls POLLIN while data is pending, but
+ * read() on it is refused and PROT_WRITE is EPERM even on an O_RDWR open.
  *
  * Then, if the load generator is loaded, it writes a few records, FLUSH
  * makes them visible, and the mapping shows sub-buffer 0 with a valid
@@ -145,8 +155,9 @@ static void expect_refused(int fd, const char *what, size_t len, int prot,
 	rm_note("%s -> %s (ok)", what, strerror(errno));
 }
 
-/* mprotect(PROT_READ | PROT_WRITE) on a shared read-only mapping must fail. */
-static void expect_no_mprotect_write(int fd, const char *what, size_t len)
+/* mprotect(prot) on a shared read-only mapping must fail. */
+static void expect_no_mprotect(int fd, const char *what, size_t len, int prot,
+			       const char *protname)
 {
 	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 
@@ -154,25 +165,23 @@ static void expect_no_mprotect_write(int fd, const char *what, size_t len)
 		rm_bad("%s: read-only MAP_SHARED mapping: %s", what, strerror(errno));
 		return;
 	}
-	if (mprotect(p, len, PROT_READ | PROT_WRITE) == 0)
-		rm_bad("%s: mprotect(PROT_READ|PROT_WRITE) of a shared read-only mapping succeeded: the kernel buffer is writable",
-		       what);
+	if (mprotect(p, len, prot) == 0)
+		rm_bad("%s: mprotect(%s) of a shared read-only mapping succeeded",
+		       what, protname);
 	else
-		rm_note("%s: mprotect(PROT_READ|PROT_WRITE) of the shared read-only mapping -> %s (ok)",
-			what, strerror(errno));
+		rm_note("%s: mprotect(%s) of the shared read-only mapping -> %s (ok)",
+			what, protname, strerror(errno));
 	munmap(p, len);
 }
 
-static void check_write_access(const struct rm_chan *ch, const char *name,
-			       unsigned int c, size_t alloc)
+static void check_write_access(int fd, unsigned int c, size_t alloc)
 {
 	const volatile uint8_t *ro;
 	volatile uint8_t *priv;
-	char path[256];
+	char path[64];
 	uint8_t before, x;
-	int fd = ch->fd[c], rw, mem;
+	int rw, mem;
 
-	rm_cpu_path(path, sizeof(path), name, c);
 	ro = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
 	if (ro == MAP_FAILED) {
 		rm_bad("cpu%u: read-only MAP_SHARED mapping: %s", c, strerror(errno));
@@ -180,23 +189,37 @@ static void check_write_access(const struct rm_chan *ch, const char *name,
 	}
 	before = ro[0];
 
-	expect_refused(fd, "O_RDONLY open: mmap(PROT_READ|PROT_WRITE, MAP_SHARED)",
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY)
+		rm_bad("cpu%u: the consumer fd is not O_RDONLY (flags %#x)", c,
+		       fcntl(fd, F_GETFL));
+	if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+		rm_bad("cpu%u: the consumer fd has no FD_CLOEXEC", c);
+	expect_refused(fd, "consumer fd: mmap(PROT_READ|PROT_WRITE, MAP_SHARED)",
 		       alloc, PROT_READ | PROT_WRITE, MAP_SHARED, EACCES);
-	expect_no_mprotect_write(fd, "O_RDONLY open", alloc);
+	expect_refused(fd, "consumer fd: mmap(PROT_READ|PROT_EXEC, MAP_SHARED)",
+		       alloc, PROT_READ | PROT_EXEC, MAP_SHARED, EPERM);
+	expect_refused(fd, "consumer fd: mmap(PROT_READ|PROT_EXEC, MAP_PRIVATE)",
+		       alloc, PROT_READ | PROT_EXEC, MAP_PRIVATE, EPERM);
+	expect_no_mprotect(fd, "consumer fd", alloc, PROT_READ | PROT_WRITE, "PROT_READ|PROT_WRITE");
+	expect_no_mprotect(fd, "consumer fd", alloc, PROT_READ | PROT_EXEC, "PROT_READ|PROT_EXEC");
 
-	/* root bypasses the 0400 mode: the mapping must refuse writes itself. */
+	/* Reopening the anon inode read-write through /proc gains nothing. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	rw = open(path, O_RDWR | O_CLOEXEC);
 	if (rw < 0) {
-		rm_note("open(%s, O_RDWR) as uid %u: %s (refused at open: fine)",
-			path, getuid(), strerror(errno));
+		rm_note("open(%s, O_RDWR) of the consumer fd: %s (refused: fine)",
+			path, strerror(errno));
 	} else {
-		rm_note("open(%s, O_RDWR) as uid %u works (root bypasses mode 0400)",
-			path, getuid());
-		expect_refused(rw, "O_RDWR open: mmap(PROT_READ|PROT_WRITE, MAP_SHARED)",
-			       alloc, PROT_READ | PROT_WRITE, MAP_SHARED, EPERM);
-		expect_refused(rw, "O_RDWR open: mmap(PROT_WRITE, MAP_SHARED)",
-			       alloc, PROT_WRITE, MAP_SHARED, EPERM);
-		expect_no_mprotect_write(rw, "O_RDWR open", alloc);
+		void *p = mmap(NULL, alloc, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+
+		if (p != MAP_FAILED) {
+			rm_bad("cpu%u: the consumer fd reopened O_RDWR through %s maps PROT_WRITE|MAP_SHARED",
+			       c, path);
+			munmap(p, alloc);
+		} else {
+			rm_note("consumer fd reopened O_RDWR through %s: PROT_WRITE mapping -> %s (ok)",
+				path, strerror(errno));
+		}
 		close(rw);
 	}
 
@@ -215,10 +238,11 @@ static void check_write_access(const struct rm_chan *ch, const char *name,
 		close(mem);
 	}
 
-	/* MAP_PRIVATE: readable, the same bytes; written, a private copy. */
+	/* MAP_PRIVATE + PROT_WRITE: refused, or a private copy. */
 	priv = mmap(NULL, alloc, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	if (priv == MAP_FAILED) {
-		rm_bad("cpu%u: writable MAP_PRIVATE mapping: %s", c, strerror(errno));
+		rm_note("writable MAP_PRIVATE mapping of the consumer fd -> %s (refused: fine)",
+			strerror(errno));
 	} else {
 		RM_EXPECT_EQ("first byte through MAP_PRIVATE", priv[0], before);
 		priv[0] = (uint8_t)~before;
@@ -230,87 +254,188 @@ static void check_write_access(const struct rm_chan *ch, const char *name,
 	munmap((void *)ro, alloc);
 }
 
+/* The mapping rules on one fd (consumer fd or debugfs cpuN file). */
+static void check_lengths(int fd, unsigned int c, size_t alloc, size_t page,
+			  const char *kind)
+{
+	volatile const uint8_t *p;
+	uint64_t sum = 0;
+
+	rm_set_phase("%s cpu%u", kind, c);
+	p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rm_bad("cpu%u: mmap of the whole %s (%zu bytes): %s", c, kind,
+		       alloc, strerror(errno));
+		return;
+	}
+	/* Touch every page (a SIGBUS/SIGSEGV here kills the test). */
+	for (size_t off = 0; off < alloc; off += page)
+		sum += p[off] + p[off + page - 1];
+	rm_note("cpu%u: mmap of the whole %s (%zu bytes, %zu pages) ok, every page readable (sum %llu)",
+		c, kind, alloc, alloc / page, (unsigned long long)sum);
+	munmap((void *)p, alloc);
+
+	if (alloc > page)
+		expect_einval(fd, c, alloc - page, 0, "alloc_size - 4096", alloc);
+	expect_einval(fd, c, alloc + page, 0, "alloc_size + 4096", alloc);
+	expect_einval(fd, c, alloc + 16 * page, 0, "alloc_size + 64 KiB", alloc);
+	if (alloc > page) {
+		expect_einval(fd, c, page, 0, "one page", alloc);
+		expect_einval(fd, c, alloc - page, (off_t)page,
+			      "alloc_size - 4096 at offset 4096", alloc);
+	}
+	expect_einval(fd, c, alloc, (off_t)page, "alloc_size at offset 4096", alloc);
+	expect_einval(fd, c, alloc, (off_t)alloc, "alloc_size at offset alloc_size", alloc);
+	expect_einval(fd, c, alloc, (off_t)(alloc + 256 * page),
+		      "alloc_size at offset alloc_size + 1 MiB", alloc);
+	expect_einval_private(fd, c, alloc, (off_t)page,
+			      "MAP_PRIVATE alloc_size at offset 4096", alloc);
+	check_private(fd, c, alloc, page);
+
+	/* A second mapping of the same fd at the same time works too. */
+	p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rm_bad("cpu%u: second whole-%s mmap: %s", c, kind, strerror(errno));
+	} else {
+		volatile const uint8_t *q = mmap(NULL, alloc, PROT_READ,
+						 MAP_SHARED, fd, 0);
+
+		if (q == MAP_FAILED)
+			rm_bad("cpu%u: two whole-%s mappings at once: %s", c,
+			       kind, strerror(errno));
+		else
+			munmap((void *)q, alloc);
+		munmap((void *)p, alloc);
+	}
+}
+
+/* debugfs cpuN files of the channel, opened O_RDONLY, by CPU id. */
+static int dbg_fd[RM_MAXCPU];
+
+/*
+ * The legacy debugfs view without data: control answers like a channel
+ * fd, cpuN maps by the same rules, read() is refused, no writable mapping.
+ */
+static void check_debugfs_static(const struct rm_chan *ch, size_t alloc,
+				 size_t page)
+{
+	struct relaymap_info di;
+	struct relaymap_consume cons;
+	char path[256];
+	int ctl, err, rw;
+
+	rm_set_phase("debugfs control");
+	ctl = rm_open_control(ch->name);
+	if (ctl < 0) {
+		rm_bad("open " RM_DIR "/%s/control: %s", ch->name, strerror(errno));
+		return;
+	}
+	err = rm_get_info(ctl, &di);
+	if (err) {
+		rm_bad("GET_INFO on the debugfs control file: %s", strerror(-err));
+	} else if (memcmp(&di, &ch->info, sizeof(di))) {
+		rm_bad("GET_INFO on the debugfs control file differs from GET_INFO on the channel fd");
+	} else {
+		rm_note("debugfs control: GET_INFO equals the channel fd's (ok)");
+	}
+	memset(&cons, 0, sizeof(cons));
+	cons.size = sizeof(cons);
+	cons.count = 1;
+	err = rm_ioctl(ctl, RELAYMAP_IOC_PUT_CONSUMED, &cons);
+	if (err != -EPERM)
+		rm_bad("PUT_CONSUMED on the debugfs control file: %s, expected EPERM",
+		       err ? strerror(-err) : "success");
+	close(ctl);
+
+	for (unsigned int i = 0; i < ch->ncpus; i++) {
+		unsigned int c = ch->cpus[i];
+		char buf[256];
+		ssize_t n;
+
+		rm_cpu_path(path, sizeof(path), ch->name, c);
+		dbg_fd[c] = open(path, O_RDONLY | O_CLOEXEC);
+		if (dbg_fd[c] < 0) {
+			rm_bad("open %s: %s", path, strerror(errno));
+			continue;
+		}
+		check_lengths(dbg_fd[c], c, alloc, page, "debugfs cpu file");
+		n = read(dbg_fd[c], buf, sizeof(buf));
+		if (n >= 0)
+			rm_bad("read() of %s returned %zd: the debugfs view must refuse read()",
+			       path, n);
+		else
+			rm_note("read() of %s -> %s (refused: ok)", path, strerror(errno));
+	}
+	rm_set_phase("debugfs cpu file write access");
+	rm_cpu_path(path, sizeof(path), ch->name, ch->cpus[0]);
+	rw = open(path, O_RDWR | O_CLOEXEC);
+	if (rw < 0) {
+		rm_note("open(%s, O_RDWR) as uid %u: %s (refused at open: fine)",
+			path, getuid(), strerror(errno));
+	} else {
+		rm_note("open(%s, O_RDWR) as uid %u works (root bypasses mode 0400)",
+			path, getuid());
+		expect_refused(rw, "debugfs O_RDWR open: mmap(PROT_READ|PROT_WRITE, MAP_SHARED)",
+			       alloc, PROT_READ | PROT_WRITE, MAP_SHARED, EPERM);
+		expect_refused(rw, "debugfs O_RDWR open: mmap(PROT_WRITE, MAP_SHARED)",
+			       alloc, PROT_WRITE, MAP_SHARED, EPERM);
+		expect_no_mprotect(rw, "debugfs O_RDWR open", alloc,
+				   PROT_READ | PROT_WRITE, "PROT_READ|PROT_WRITE");
+		close(rw);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct rm_chan ch;
-	const char *name = argc == 3 && !strcmp(argv[1], "-n") ? argv[2] : NULL;
+	const char *name = NULL;
 	size_t alloc, page = (size_t)sysconf(_SC_PAGESIZE);
-	uint64_t expect_alloc;
+	bool want_debugfs = false, debugfs_view;
+	char path[256];
 
 	rm_init(argv[0], 120);
-	if (!name)
-		rm_die("usage: rmck_mmap -n NAME");
-	rm_set_phase("open");
-	rm_open(&ch, name, 0); /* open the CPU files, map nothing yet */
-	alloc = ch.info.alloc_size;
-	expect_alloc = (ch.info.subbuf_size * ch.info.n_subbufs + page - 1) & ~(uint64_t)(page - 1);
-	rm_note("subbuf_size=%llu n_subbufs=%llu alloc_size=%zu (PAGE_ALIGN(subbuf_size*n_subbufs)=%llu) cpus=%u",
-		(unsigned long long)ch.info.subbuf_size,
-		(unsigned long long)ch.info.n_subbufs, alloc,
-		(unsigned long long)expect_alloc, ch.ncpus);
-	RM_EXPECT_EQ("alloc_size", alloc, expect_alloc);
-
-	for (unsigned int i = 0; i < ch.ncpus; i++) {
-		unsigned int c = ch.cpus[i];
-		int fd = ch.fd[c];
-		volatile const uint8_t *p;
-		uint64_t sum = 0;
-
-		rm_set_phase("cpu%u", c);
-		p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			rm_bad("cpu%u: mmap of the whole file (%zu bytes): %s", c,
-			       alloc, strerror(errno));
-			continue;
-		}
-		/* Touch every page (a SIGBUS/SIGSEGV here kills the test). */
-		for (size_t off = 0; off < alloc; off += page)
-			sum += p[off] + p[off + page - 1];
-		rm_note("cpu%u: mmap of the whole file (%zu bytes, %zu pages) ok, every page readable (sum %llu)",
-			c, alloc, alloc / page, (unsigned long long)sum);
-		munmap((void *)p, alloc);
-
-		if (alloc > page)
-			expect_einval(fd, c, alloc - page, 0, "alloc_size - 4096", alloc);
-		expect_einval(fd, c, alloc + page, 0, "alloc_size + 4096", alloc);
-		expect_einval(fd, c, alloc + 16 * page, 0, "alloc_size + 64 KiB", alloc);
-		if (alloc > page) {
-			expect_einval(fd, c, page, 0, "one page", alloc);
-			expect_einval(fd, c, alloc - page, (off_t)page,
-				      "alloc_size - 4096 at offset 4096", alloc);
-		}
-		expect_einval(fd, c, alloc, (off_t)page, "alloc_size at offset 4096", alloc);
-		expect_einval(fd, c, alloc, (off_t)alloc, "alloc_size at offset alloc_size", alloc);
-		expect_einval(fd, c, alloc, (off_t)(alloc + 256 * page),
-			      "alloc_size at offset alloc_size + 1 MiB", alloc);
-		expect_einval_private(fd, c, alloc, (off_t)page,
-				      "MAP_PRIVATE alloc_size at offset 4096", alloc);
-		check_private(fd, c, alloc, page);
-
-		/* A second mapping of the same file at the same time works too. */
-		p = mmap(NULL, alloc, PROT_READ, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			rm_bad("cpu%u: second whole-file mmap: %s", c, strerror(errno));
-		} else {
-			volatile const uint8_t *q = mmap(NULL, alloc, PROT_READ,
-							 MAP_SHARED, fd, 0);
-
-			if (q == MAP_FAILED)
-				rm_bad("cpu%u: two whole-file mappings at once: %s",
-				       c, strerror(errno));
-			else
-				munmap((void *)q, alloc);
-			munmap((void *)p, alloc);
-		}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			name = argv[++i];
+		else if (!strcmp(argv[i], "--debugfs"))
+			want_debugfs = true;
+		else
+			rm_die("usage: rmck_mmap -n NAME [--debugfs]");
 	}
+	if (!name)
+		rm_die("usage: rmck_mmap -n NAME [--debugfs]");
+	for (unsigned int c = 0; c < RM_MAXCPU; c++)
+		dbg_fd[c] = -1;
+	rm_set_phase("open");
+	rm_open(&ch, name, RM_OPEN_CLAIM); /* consumer fds, nothing mapped yet */
+	alloc = ch.info.alloc_size;
+	rm_note("subbuf_size=%llu n_subbufs=%llu alloc_size=%zu page_size=%u cpus=%u",
+		(unsigned long long)ch.info.subbuf_size,
+		(unsigned long long)ch.info.n_subbufs, alloc, ch.info.page_size,
+		ch.ncpus);
+	RM_EXPECT_EQ("alloc_size == subbuf_size * n_subbufs", alloc,
+		     ch.info.subbuf_size * ch.info.n_subbufs);
+	RM_EXPECT_EQ("subbuf_size % page size", ch.info.subbuf_size % page, 0);
 
-	rm_set_phase("write access");
-	check_write_access(&ch, name, ch.cpus[0], alloc);
+	for (unsigned int i = 0; i < ch.ncpus; i++)
+		check_lengths(ch.fd[ch.cpus[i]], ch.cpus[i], alloc, page, "consumer fd");
+
+	rm_set_phase("write/exec access");
+	check_write_access(ch.fd[ch.cpus[0]], ch.cpus[0], alloc);
+
+	snprintf(path, sizeof(path), RM_DIR "/%s", name);
+	debugfs_view = access(path, F_OK) == 0;
+	if (want_debugfs && !debugfs_view)
+		rm_bad("--debugfs: %s does not exist", path);
+	if (debugfs_view)
+		check_debugfs_static(&ch, alloc, page);
+	else
+		rm_note("no debugfs view (%s): legacy view not checked", path);
 
 	if (lg_present()) {
 		rm_set_phase("data through the mapping");
 		for (unsigned int i = 0; i < ch.ncpus; i++)
-			rm_map_cpu(&ch, ch.cpus[i], RM_OPEN_MAP);
+			rm_map_one(&ch, ch.cpus[i], 0);
 		lg_set("channel", name);
 		lg_set("mode", "lossless");
 		lg_setu("record_size", 64);
@@ -326,6 +451,28 @@ int main(int argc, char **argv)
 			unsigned int c = ch.cpus[i];
 			struct rm_drain d;
 
+			if (dbg_fd[c] >= 0) {
+				/* The observer's mapping is the same memory, and it polls. */
+				struct pollfd pfd = { .fd = dbg_fd[c], .events = POLLIN };
+				const uint8_t *o = mmap(NULL, alloc, PROT_READ, MAP_SHARED,
+							dbg_fd[c], 0);
+
+				if (o == MAP_FAILED) {
+					rm_bad("cpu%u: mmap of the debugfs cpu file: %s", c,
+					       strerror(errno));
+				} else {
+					if (memcmp(o, ch.map[c], alloc))
+						rm_bad("cpu%u: the debugfs cpu file's mapping differs from the consumer fd's",
+						       c);
+					else
+						rm_note("cpu%u: debugfs observer mapping == consumer mapping (%zu bytes)",
+							c, alloc);
+					munmap((void *)o, alloc);
+				}
+				if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+					rm_bad("cpu%u: poll(0) on the debugfs cpu file with data pending: revents %#x, expected POLLIN",
+					       c, pfd.revents);
+			}
 			rm_drain_init(&d, &ch, c, 64);
 			rm_drain_once(&ch, &d);
 			rm_note("cpu%u: through the mapping: subbufs=%llu records=%llu first_seq=%llu flushed=%llu",
@@ -342,6 +489,9 @@ int main(int argc, char **argv)
 	} else {
 		rm_note("loadgen not loaded: mapping contents not checked");
 	}
+	for (unsigned int c = 0; c < RM_MAXCPU; c++)
+		if (dbg_fd[c] >= 0)
+			close(dbg_fd[c]);
 	rm_close(&ch);
 	return rm_exit();
 }

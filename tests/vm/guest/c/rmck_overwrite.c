@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rmck_overwrite - flight-recorder (overwrite) mode, read with the
- * copy-then-validate (seqlock) protocol of relaymap_abi.h.
+ * copy-then-validate (seqlock) protocol of relaymap_abi.h: acquire load
+ * of commit, copy, acquire fence, re-read commit and packet_seq_num.
+ * The CPUs are claimed with OPEN_CONSUMER(ALL); PUT_CONSUMED goes
+ * through each consumer fd.
  *
  *   rmck_overwrite -n NAME [--static-ms MS] [--live-ms MS] [--race-ms MS]
  *                  [--record-size S]
@@ -71,7 +74,7 @@ static int read_one(struct ow *o, uint64_t s)
 	uint64_t c1, seq1, c2, seq2;
 
 	c1 = rm_load_commit(h);
-	seq1 = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
+	seq1 = __atomic_load_n(&h->packet_seq_num, __ATOMIC_RELAXED);
 	o->last_seen_seq_in_slot = seq1;
 	if (c1 != s + 1) {
 		/* s was committed once (s < produced): now reopened or later. */
@@ -83,7 +86,7 @@ static int read_one(struct ow *o, uint64_t s)
 	/* Order the copy before the re-check (the read side of a seqlock). */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	c2 = __atomic_load_n(&h->commit, __ATOMIC_RELAXED);
-	seq2 = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
+	seq2 = __atomic_load_n(&h->packet_seq_num, __ATOMIC_RELAXED);
 	if (c2 != c1 || seq2 != s)
 		return REJECT;
 	return ACCEPT;
@@ -103,20 +106,22 @@ static void check_copy(struct ow *o, uint64_t s)
 		rm_bad("accepted copy has a bad header: %s", why);
 		return;
 	}
-	if (h.flags & RELAYMAP_SB_DROPS)
-		rm_bad("cpu %u sub-buffer %llu: DROPS flag in overwrite mode", o->cpu,
-		       (unsigned long long)s);
+	if ((h.flags & RELAYMAP_SB_DROPS) || h.events_discarded || h.events_rejected)
+		rm_bad("cpu %u sub-buffer %llu: overwrite mode never drops: flags %#x events_discarded %llu events_rejected %llu",
+		       o->cpu, (unsigned long long)s, h.flags,
+		       (unsigned long long)h.events_discarded,
+		       (unsigned long long)h.events_rejected);
 	if (h.flags & RELAYMAP_SB_FLUSHED)
 		o->flushed_seen++;
-	rm_stream_payload(&o->st, s, o->copy + h.header_size, h.payload_size, &r);
+	rm_stream_payload(&o->st, s, o->copy + h.header_size, rm_events_len(&h), &r);
 	if (rm_stream_errors(&o->st) != errs) {
 		o->torn_accepted++;
 		rm_bad("cpu %u sub-buffer %llu: accepted copy has bad records (torn copy accepted?)",
 		       o->cpu, (unsigned long long)s);
 	}
 	if (r.records == 0)
-		rm_bad("cpu %u sub-buffer %llu: closed sub-buffer without records (payload %u)",
-		       o->cpu, (unsigned long long)s, h.payload_size);
+		rm_bad("cpu %u sub-buffer %llu: closed sub-buffer without records (events %llu bytes)",
+		       o->cpu, (unsigned long long)s, (unsigned long long)rm_events_len(&h));
 	if (r.records && o->have_prev && o->prev_s + 1 == s &&
 	    r.first_seq != o->prev_last_seq + 1) {
 		o->discontig++;
@@ -141,7 +146,7 @@ static void put_upto(struct ow *o)
 
 	rm_cursor_x(ch.ctl, o->cpu, &cur);
 	if (o->next > cur.consumed)
-		rm_put_x(ch.ctl, o->cpu, o->next - cur.consumed);
+		rm_put_x(ch.fd[o->cpu], o->cpu, o->next - cur.consumed);
 }
 
 /* Read o->next .. produced - 1, skipping what is out of the window. */
@@ -150,7 +155,7 @@ static uint64_t read_batch(struct ow *o, bool live)
 	struct relaymap_cursor cur;
 	uint64_t n1 = ch.info.n_subbufs - 1, got = 0;
 
-	rm_cursor_x(ch.ctl, o->cpu, &cur);
+	rm_cursor_x(ch.fd[o->cpu], o->cpu, &cur);
 	if (cur.produced > n1 && o->next < cur.produced - n1) {
 		o->skipped_window += cur.produced - n1 - o->next;
 		o->next = cur.produced - n1;
@@ -222,7 +227,7 @@ static bool copy_valid(const struct ow *o, uint64_t s, bool quiet, uint64_t *rec
 	}
 	rm_stream_init(&st, o->cpu, (uint32_t)record_size);
 	st.quiet = quiet;
-	rm_stream_payload(&st, s, o->copy + h.header_size, h.payload_size, NULL);
+	rm_stream_payload(&st, s, o->copy + h.header_size, rm_events_len(&h), NULL);
 	if (rm_stream_errors(&st) || st.gap_records || st.records == 0) {
 		if (!quiet)
 			rm_bad("race: cpu %u sub-buffer %llu: accepted copy is torn: %llu record errors, %llu seq gaps, %llu records",
@@ -273,7 +278,7 @@ static void *race_reader(void *arg)
 			;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		c2 = __atomic_load_n(&h->commit, __ATOMIC_RELAXED);
-		seq2 = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
+		seq2 = __atomic_load_n(&h->packet_seq_num, __ATOMIC_RELAXED);
 		if (c2 != c1 || seq2 != s) {
 			o->race_rejected++;
 			if (!copy_valid(o, s, true, NULL))

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rmck_poll - poll() on a CPU file.
+ * rmck_poll - poll() on a consumer fd (OPEN_CONSUMER(ALL) of the channel).
  *
  *   rmck_poll -n NAME [--rate R] [--wakeups N]
  *
@@ -12,7 +12,7 @@
  *    reader before the module publishes the header).
  * 2. With data present and not consumed, poll(timeout 0) reports POLLIN.
  * 3. After lg_stop, FLUSH(all) and a full drain, poll(300 ms) times out
- *    (returns 0 after >= 300 ms) on every CPU file.
+ *    (returns 0 after >= 300 ms) on every consumer fd.
  * 4. The load generator writes 20 records/s (a sub-buffer would take
  *    minutes to fill): a reader blocked in poll(5 s) is woken by a FLUSH
  *    of its CPU issued 200 ms later from another thread.

@@ -4,13 +4,18 @@
  *
  *   rmck_reset -n NAME
  *
- * 1. While the load generator runs, RESET fails with EBUSY and changes
- *    nothing (the stream stays intact).
- * 2. After lg_stop, with data produced and partly consumed, RESET
- *    succeeds: every cursor is back to 0, the counters are 0, resets is
- *    counted, poll() sees no data.
- * 3. New data after RESET starts at sub-buffer seq 0 in slot 0 and is
- *    complete and in order; a second RESET works the same.
+ * 1. While the load generator runs, RESET fails with EBUSY (a registered
+ *    writer) with no consumer fd open, and with every CPU claimed; after
+ *    lg_stop it is still EBUSY while a consumer fd is open (the second
+ *    reason alone). Nothing changes (the stream stays intact).
+ * 2. After lg_stop and closing the consumer fds, with data produced and
+ *    partly consumed, RESET succeeds although channel fds (ours, a second
+ *    one and the debugfs control file) are open: every cursor is back to
+ *    0, the counters are 0, resets is counted, the channel has a new uuid,
+ *    poll() on fresh consumer fds sees no data.
+ * 3. New data after RESET starts at sub-buffer seq 0 in slot 0, carries
+ *    the new uuid and is complete and in order; a second RESET works the
+ *    same.
  */
 #include "rmtest.h"
 
@@ -39,6 +44,8 @@ static void expect_zero_after_reset(uint64_t resets_before, int round)
 
 		rm_cursor_x(ch.ctl, c, &cur);
 		rm_stats_x(ch.ctl, (int)c, &st);
+		RM_EXPECT_EQ("stats.records_rejected after RESET", st.records_rejected, 0);
+		RM_EXPECT_EQ("cursor.records_rejected after RESET", cur.records_rejected, 0);
 		rm_note("round %d: after RESET cpu %u: produced=%llu consumed=%llu dropped=%llu lapped=%llu; stats written=%llu produced=%llu consumed=%llu flushes=%llu",
 			round, c, (unsigned long long)cur.produced,
 			(unsigned long long)cur.consumed,
@@ -102,11 +109,11 @@ static uint64_t fresh_stream(const char *name, uint64_t count, int round)
 		rm_drain_once(&ch, &d);
 		rm_note("round %d cpu %u: after RESET: produced=%llu, slot 0 seq=%llu commit=%llu, records=%llu first_record_seq=%llu (loadgen written %llu)",
 			round, c, (unsigned long long)cur.produced,
-			(unsigned long long)h.seq, (unsigned long long)h.commit,
+			(unsigned long long)h.packet_seq_num, (unsigned long long)h.commit,
 			(unsigned long long)d.st.records,
 			(unsigned long long)d.st.first_seq,
 			(unsigned long long)b.written);
-		RM_EXPECT_EQ("sub-buffer seq of the first data after RESET", h.seq, 0);
+		RM_EXPECT_EQ("packet_seq_num of the first data after RESET", h.packet_seq_num, 0);
 		/* loadgen restarts its counters and seq at every start. */
 		RM_EXPECT_EQ("records after RESET == loadgen written in this run",
 			     d.st.records, b.written);
@@ -120,38 +127,71 @@ static uint64_t fresh_stream(const char *name, uint64_t count, int round)
 	return total;
 }
 
+/* RESET must be refused with EBUSY `n` times; returns how many were. */
+static int expect_busy(int n, const char *why)
+{
+	int ebusy = 0;
+
+	for (int i = 0; i < n; i++) {
+		int err = rm_reset(ch.ctl);
+
+		if (err == -EBUSY)
+			ebusy++;
+		else
+			rm_bad("RESET %s: %s, expected EBUSY", why,
+			       err ? strerror(-err) : "success");
+		rm_sleep_ms(5);
+	}
+	rm_note("RESET %s: %d of %d -> EBUSY", why, ebusy, n);
+	return ebusy;
+}
+
+/* RESET with writers stopped and no consumer fd open; checks the new uuid. */
+static void reset_ok(const char *what, uint64_t resets_before, int round)
+{
+	uint8_t old_uuid[16];
+	int err;
+
+	memcpy(old_uuid, ch.info.uuid, sizeof(old_uuid));
+	err = rm_chan_reset(&ch);
+	if (err)
+		rm_die("%s: %s", what, strerror(-err));
+	if (!memcmp(old_uuid, ch.info.uuid, sizeof(old_uuid)))
+		rm_bad("%s: GET_INFO uuid unchanged by RESET (a new channel instance needs a new uuid)",
+		       what);
+	/* Fresh consumer fds for the poll check and the data after it. */
+	rm_claim(&ch, RM_OPEN_MAP);
+	expect_zero_after_reset(resets_before, round);
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = argc == 3 && !strcmp(argv[1], "-n") ? argv[2] : NULL;
 	struct relaymap_stats tot;
-	int err, ebusy = 0;
+	int err, ebusy = 0, other, dbg;
 	uint64_t recs;
 
 	rm_init(argv[0], 240);
 	if (!name)
 		rm_die("usage: rmck_reset -n NAME");
-	rm_open(&ch, name, RM_OPEN_MAP);
+	rm_open(&ch, name, 0);
 	if (!lg_present())
 		rm_die("relaymap_loadgen is not loaded");
 	if (ch.info.flags & RELAYMAP_INFO_OVERWRITE)
 		rm_die("use a no-overwrite channel");
 
-	/* 1. RESET with a registered writer. */
-	rm_set_phase("RESET while loadgen runs");
+	/* 1. RESET with a registered writer, then with consumers too, then consumers alone. */
+	rm_set_phase("RESET while loadgen runs, no consumer");
 	lg_setup(name, 0, 2000);
 	lg_start();
 	rm_sleep_ms(300);
-	for (int i = 0; i < 20; i++) {
-		err = rm_reset(ch.ctl);
-		if (err == -EBUSY)
-			ebusy++;
-		else
-			rm_bad("RESET while loadgen runs: %s, expected EBUSY",
-			       err ? strerror(-err) : "success");
-		rm_sleep_ms(5);
-	}
-	rm_note("RESET while loadgen runs: %d of 20 -> EBUSY", ebusy);
+	ebusy += expect_busy(10, "while loadgen runs (no consumer fd open)");
+	rm_set_phase("RESET while loadgen runs, every CPU claimed");
+	rm_claim(&ch, RM_OPEN_MAP);
+	ebusy += expect_busy(10, "while loadgen runs and every CPU is claimed");
 	lg_stop();
+	rm_set_phase("RESET with a consumer fd open, writers stopped");
+	ebusy += expect_busy(3, "with writers stopped but consumer fds open");
 	rm_flush_x(ch.ctl, RELAYMAP_ALL_CPUS);
 	rm_stats_x(ch.ctl, RELAYMAP_ALL_CPUS, &tot);
 	RM_EXPECT_EQ("resets after refused RESETs", tot.resets, 0);
@@ -176,13 +216,27 @@ int main(int argc, char **argv)
 		RM_EXPECT_EQ("record errors across refused RESETs", rm_stream_errors(&d.st), 0);
 		RM_EXPECT_EQ("header violations across refused RESETs", d.hdr_violations, 0);
 	}
+	/* One CPU still claimed (by a single-CPU consumer fd) is enough for EBUSY. */
+	rm_release(&ch);
+	{
+		int cfd = rm_open_consumer_fd(ch.ctl, (int)ch.cpus[0]);
 
-	/* 2. RESET with writers stopped. */
+		if (cfd < 0)
+			rm_die("OPEN_CONSUMER(cpu %u) after closing the claim: %s", ch.cpus[0],
+			       strerror(-cfd));
+		ebusy += expect_busy(1, "with one CPU's consumer fd open");
+		close(cfd);
+	}
+
+	/* 2. RESET with writers stopped, no consumer, channel fds open. */
 	rm_set_phase("RESET after lg_stop");
-	err = rm_reset(ch.ctl);
-	if (err)
-		rm_die("RESET after lg_stop: %s", strerror(-err));
-	expect_zero_after_reset(0, 1);
+	other = rm_open_channel_x(name);
+	dbg = rm_open_control(name);
+	rm_note("second channel fd open, debugfs control %s", dbg >= 0 ? "open" : "not open (no debugfs view)");
+	reset_ok("RESET after lg_stop with channel fds open", 0, 1);
+	close(other);
+	if (dbg >= 0)
+		close(dbg);
 
 	/* 3. Fresh data starts at seq 0. */
 	rm_set_phase("data after RESET");
@@ -191,11 +245,11 @@ int main(int argc, char **argv)
 	/* Again, with nothing consumed this time. */
 	rm_set_phase("second RESET");
 	rm_stats_x(ch.ctl, RELAYMAP_ALL_CPUS, &tot);
-	err = rm_reset(ch.ctl);
-	if (err)
-		rm_die("second RESET: %s", strerror(-err));
-	expect_zero_after_reset(tot.resets, 2);
+	ebusy += expect_busy(1, "with the consumers of round 1 open");
+	rm_release(&ch);
+	reset_ok("second RESET", tot.resets, 2);
 	recs += fresh_stream(name, 300, 2);
+	rm_release(&ch);
 	/* And a RESET right after another one is fine. */
 	err = rm_reset(ch.ctl);
 	if (err)
@@ -205,7 +259,7 @@ int main(int argc, char **argv)
 		rm_bad("fourth RESET (nothing to reset): %s", strerror(-err));
 	rm_stats_x(ch.ctl, RELAYMAP_ALL_CPUS, &tot);
 	RM_EXPECT_EQ("resets after 4 RESETs", tot.resets, 4);
-	rm_note("SUMMARY ebusy=%d/20 resets=%llu records_after_reset=%llu", ebusy,
+	rm_note("SUMMARY ebusy=%d/25 resets=%llu records_after_reset=%llu", ebusy,
 		(unsigned long long)tot.resets, (unsigned long long)recs);
 	rm_close(&ch);
 	return rm_exit();

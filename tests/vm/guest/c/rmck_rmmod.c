@@ -1,30 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rmck_rmmod - unloading the modules under a consumer that has the CPU
- * files open and mapped.
+ * rmck_rmmod - unloading the modules under a consumer that has a channel
+ * fd and consumer fds open and mapped.
  *
  *   rmck_rmmod -n NAME
  *
- * An open or mapped cpu file pins relaymap.ko (its file operations belong
- * to the module), exactly like an open control file: rmmod says "in use".
+ * An open /dev/relaymap, channel fd or consumer fd, or a mapping of a
+ * consumer fd, pins relaymap.ko (their file operations belong to the
+ * module): rmmod says "in use".
  *
- * 1. Map every CPU file (no MAP_POPULATE: pages keep faulting in during
- *    the refused unloads), let the load generator write 1500 records per
- *    CPU, FLUSH(all), consume half of what was produced, all of one CPU.
- * 2. A thread blocks in poll() on that empty CPU file (10 s timeout).
- *    delete_module(relaymap) with everything open fails (EAGAIN/EBUSY),
- *    the channel still answers and the poll is still blocked. Then the
- *    load generator writes 100 more records per CPU and a FLUSH wakes
- *    the poll with POLLIN (no POLLERR).
- * 3. Unload relaymap_loadgen (works), close the control file: with the
- *    CPU files open and mapped, delete_module(relaymap) still fails, the
- *    module and its debugfs files stay, every page of every mapping is
- *    readable and the unconsumed sub-buffers hold valid headers and
- *    records.
- * 4. Close the CPU files, keep the mappings: delete_module(relaymap) still
- *    fails (a mapping holds the file), the data is still intact.
- * 5. munmap: delete_module(relaymap) works, /sys/module/relaymap and the
- *    debugfs directory are gone. (The test script then loads it again.)
+ * 1. Claim and map every CPU (no MAP_POPULATE: pages keep faulting in
+ *    during the refused unloads), let the load generator write 1500
+ *    records per CPU, FLUSH(all), consume half of what was produced, all
+ *    of one CPU.
+ * 2. A thread blocks in poll() on that CPU's empty consumer fd (10 s
+ *    timeout). delete_module(relaymap) with everything open fails
+ *    (EAGAIN/EBUSY), the channel still answers and the poll is still
+ *    blocked. Then the load generator writes 100 more records per CPU and
+ *    a FLUSH wakes the poll with POLLIN (no POLLERR).
+ * 3. Unload relaymap_loadgen (works), close the channel fd: with the
+ *    consumer fds open and mapped, delete_module(relaymap) still fails,
+ *    the module and /dev/relaymap stay, GET_CURSOR on a consumer fd still
+ *    answers, every page of every mapping is readable and the unconsumed
+ *    sub-buffers hold valid headers and records.
+ * 4. Close the consumer fds, keep the mappings: delete_module(relaymap)
+ *    still fails (a mapping holds the file), the data is still intact.
+ * 5. munmap. Then a channel fd alone, and an open /dev/relaymap alone,
+ *    each still pin the module. Closed: delete_module(relaymap) works,
+ *    /sys/module/relaymap, /dev/relaymap and the debugfs directory are
+ *    gone. (The test script then loads it again.)
  *
  * Nothing here waits without a timeout; the whole program has a watchdog.
  */
@@ -36,6 +40,7 @@ static int poll_rc, poll_done;
 static short poll_revents;
 static uint64_t poll_ns;
 static int poll_ready;
+static bool debugfs_view; /* the channel had a debugfs directory at the start */
 
 static void *blocked_poller(void *arg)
 {
@@ -70,8 +75,10 @@ static void expect_refused_unload(const char *why)
 			strerror(-err));
 	if (!rm_module_loaded("relaymap"))
 		rm_die("relaymap is gone although delete_module failed (%s)", why);
+	if (access(RM_DEV, F_OK))
+		rm_bad("%s is gone after the refused unload (%s)", RM_DEV, why);
 	snprintf(path, sizeof(path), RM_DIR "/%s/cpu%u", ch.name, ch.cpus[0]);
-	if (access(path, F_OK))
+	if (debugfs_view && access(path, F_OK))
 		rm_bad("%s is gone after the refused unload (%s)", path, why);
 }
 
@@ -110,7 +117,7 @@ static void check_mappings(const char *when, const struct relaymap_cursor *cur,
 			 * FLUSH: a sub-buffer that starts at seq 0 starts a
 			 * new stream.
 			 */
-			if (h.payload_size >= RM_LG_MIN_RECORD) {
+			if (rm_events_len(&h) >= RM_LG_MIN_RECORD) {
 				memcpy(&lp, data + sizeof(struct relaymap_record),
 				       sizeof(lp));
 				if (lp.seq == 0 && st.started) {
@@ -120,7 +127,7 @@ static void check_mappings(const char *when, const struct relaymap_cursor *cur,
 					rm_stream_init(&st, c, 64);
 				}
 			}
-			rm_stream_payload(&st, s, data, h.payload_size, NULL);
+			rm_stream_payload(&st, s, data, rm_events_len(&h), NULL);
 			n++;
 		}
 		recs += st.records;
@@ -174,6 +181,8 @@ int main(int argc, char **argv)
 	rm_open(&ch, name, RM_OPEN_MAP);
 	if (!lg_present())
 		rm_die("relaymap_loadgen is not loaded");
+	snprintf(path, sizeof(path), RM_DIR "/%s", name);
+	debugfs_view = access(path, F_OK) == 0;
 
 	rm_set_phase("write");
 	lg_write(name, 1500); /* fits 16 KiB x 8 without a reader */
@@ -185,12 +194,12 @@ int main(int argc, char **argv)
 		if (cur[c].produced < 2)
 			rm_die("cpu %u: produced %llu, need >= 2", c,
 			       (unsigned long long)cur[c].produced);
-		rm_put_x(ch.ctl, c, cur[c].produced / 2);
+		rm_put_x(ch.fd[c], c, cur[c].produced / 2);
 	}
 	/* Poll the first CPU after consuming all of it: poll blocks. */
 	poll_cpu = ch.cpus[0];
 	rm_cursor_x(ch.ctl, poll_cpu, &cur[poll_cpu]);
-	rm_put_x(ch.ctl, poll_cpu, cur[poll_cpu].produced - cur[poll_cpu].consumed);
+	rm_put_x(ch.fd[poll_cpu], poll_cpu, cur[poll_cpu].produced - cur[poll_cpu].consumed);
 	if (pthread_create(&th, NULL, blocked_poller, NULL))
 		rm_die("pthread_create");
 	while (!__atomic_load_n(&poll_ready, __ATOMIC_ACQUIRE))
@@ -198,7 +207,7 @@ int main(int argc, char **argv)
 	rm_sleep_ms(100); /* let it block */
 
 	rm_set_phase("unload with everything open");
-	expect_refused_unload("with the control and CPU files open and a poll() blocked");
+	expect_refused_unload("with the channel fd and consumer fds open and mapped and a poll() blocked");
 	err = rm_get_info(ch.ctl, &info);
 	if (err)
 		rm_bad("GET_INFO after the refused unload: %s", strerror(-err));
@@ -229,15 +238,31 @@ int main(int argc, char **argv)
 			rm_die("cpu %u: nothing unconsumed to check", c);
 	}
 
-	rm_set_phase("unload with the CPU files open and mapped");
+	rm_set_phase("unload with the consumer fds open and mapped");
 	err = rm_delete_module("relaymap_loadgen");
 	if (err)
 		rm_die("delete_module(relaymap_loadgen): %s", strerror(-err));
 	close(ch.ctl);
 	ch.ctl = -1;
-	expect_refused_unload("with the CPU files open and mapped");
+	expect_refused_unload("with the channel fd closed, the consumer fds open and mapped");
 	check_mappings("open and mapped, unload refused", cur, &checked_sbs,
 		       &checked_recs);
+	for (unsigned int i = 0; i < ch.ncpus; i++) {
+		unsigned int c = ch.cpus[i];
+		struct relaymap_cursor cc;
+
+		/* The consumer fd keeps the channel: its own ioctls still answer. */
+		err = rm_get_cursor(ch.fd[c], c, &cc);
+		if (err)
+			rm_bad("cpu %u: GET_CURSOR on the consumer fd after the channel fd was closed: %s",
+			       c, strerror(-err));
+		else if (cc.produced != cur[c].produced || cc.consumed != cur[c].consumed)
+			rm_bad("cpu %u: GET_CURSOR on the consumer fd: produced %llu consumed %llu, expected %llu %llu",
+			       c, (unsigned long long)cc.produced,
+			       (unsigned long long)cc.consumed,
+			       (unsigned long long)cur[c].produced,
+			       (unsigned long long)cur[c].consumed);
+	}
 	for (unsigned int i = 0; i < ch.ncpus; i++) {
 		unsigned int c = ch.cpus[i];
 		struct pollfd pfd = { .fd = ch.fd[c], .events = POLLIN };
@@ -249,19 +274,32 @@ int main(int argc, char **argv)
 			       c, pr, pr > 0 ? pfd.revents : 0);
 	}
 
-	rm_set_phase("unload with the CPU files closed, still mapped");
+	rm_set_phase("unload with the consumer fds closed, still mapped");
 	for (unsigned int i = 0; i < ch.ncpus; i++) {
 		unsigned int c = ch.cpus[i];
 
 		close(ch.fd[c]);
 		ch.fd[c] = -1;
 	}
-	expect_refused_unload("with the CPU files closed but still mapped");
+	expect_refused_unload("with the consumer fds closed but still mapped");
 	check_mappings("closed but mapped, unload refused", cur, &checked_sbs,
 		       &checked_recs);
 
-	rm_set_phase("unload after munmap");
+	rm_set_phase("unload with a channel fd alone");
 	rm_close(&ch);
+	{
+		int fd = rm_open_channel_x(name), dev;
+
+		expect_refused_unload("with only a channel fd open");
+		close(fd);
+		rm_set_phase("unload with /dev/relaymap alone");
+		dev = rm_dev_open();
+		if (dev < 0)
+			rm_die("open %s: %s", RM_DEV, strerror(-dev));
+		expect_refused_unload("with only /dev/relaymap open");
+		close(dev);
+	}
+	rm_set_phase("unload after munmap and close");
 	t_unload = rm_now_ns();
 	/* The last fput() runs before munmap() returns; allow a little slack. */
 	while ((err = rm_delete_module("relaymap")) == -EAGAIN && retries < 20) {
@@ -279,6 +317,8 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), RM_DIR "/%s", name);
 	if (access(path, F_OK) == 0)
 		rm_bad("%s still exists after the unload", path);
+	if (access(RM_DEV, F_OK) == 0)
+		rm_bad("%s still exists after the unload", RM_DEV);
 	rm_note("relaymap unloaded in %.1f ms once nothing was open or mapped",
 		(double)t_unload / 1e6);
 

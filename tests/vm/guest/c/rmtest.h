@@ -2,9 +2,13 @@
 /*
  * rmtest.h - shared code of the relaymap VM test programs (guest/c/).
  *
- * The programs talk to the kernel ABI of include/relaymap_abi.h directly
- * (no SDK) and to the load generator through debugfs and module
- * parameters, as tests/vm/README.md describes. Everything here is
+ * The programs talk to ABI 2 of include/relaymap_abi.h directly (no SDK):
+ * /dev/relaymap -> OPEN_CHANNEL (channel fd) -> OPEN_CONSUMER (one
+ * consumer fd per CPU, mapped and handed back through PUT_CONSUMED on
+ * it). RM_OPEN_DEBUGFS uses the legacy debugfs control file as the
+ * channel fd instead. The load generator is driven through its module
+ * parameters (`run` and `status` included; debugfs as a fallback), as
+ * tests/vm/README.md and kmod/README.md describe. Everything here is
  * static inline so every program is one translation unit.
  *
  * Conventions:
@@ -48,6 +52,7 @@
 
 #include "relaymap_abi.h"
 
+#define RM_DEV RELAYMAP_DEVICE_PATH
 #define RM_DEBUGFS "/sys/kernel/debug"
 #define RM_DIR RM_DEBUGFS "/relaymap"
 #define LG_DIR RM_DEBUGFS "/relaymap_loadgen"
@@ -316,11 +321,66 @@ static inline unsigned int rm_other_online_cpu(unsigned int avoid)
 	return any;
 }
 
-/* ---- ioctls: 0 or -errno ----------------------------------------------- */
+/* ---- ioctls: 0 (or a returned fd/value) or -errno ---------------------- */
 
 static inline int rm_ioctl(int fd, unsigned long req, void *arg)
 {
 	return ioctl(fd, req, arg) < 0 ? -errno : 0;
+}
+
+/* open(/dev/relaymap): the fd or -errno. */
+static inline int rm_dev_open(void)
+{
+	int fd = open(RM_DEV, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* GET_VERSION on /dev/relaymap: the version or -errno. */
+static inline int rm_get_version(int dev)
+{
+	int v = ioctl(dev, RELAYMAP_IOC_GET_VERSION);
+
+	return v < 0 ? -errno : v;
+}
+
+/* OPEN_CHANNEL on /dev/relaymap: a channel fd or -errno. */
+static inline int rm_open_channel_fd(int dev, const char *name)
+{
+	struct relaymap_open_channel oc;
+	int fd;
+
+	memset(&oc, 0, sizeof(oc));
+	oc.size = sizeof(oc);
+	snprintf(oc.name, sizeof(oc.name), "%s", name);
+	fd = ioctl(dev, RELAYMAP_IOC_OPEN_CHANNEL, &oc);
+	return fd < 0 ? -errno : fd;
+}
+
+/* OPEN_CONSUMER of one CPU on a channel fd: a consumer fd or -errno. */
+static inline int rm_open_consumer_fd(int ctl, int cpu)
+{
+	struct relaymap_open_consumer oc;
+	int fd;
+
+	memset(&oc, 0, sizeof(oc));
+	oc.size = sizeof(oc);
+	oc.cpu = cpu;
+	fd = ioctl(ctl, RELAYMAP_IOC_OPEN_CONSUMER, &oc);
+	return fd < 0 ? -errno : fd;
+}
+
+/* OPEN_CONSUMER(ALL): fds[c] = fd of CPU c or -1; 0 or -errno. */
+static inline int rm_open_consumers_all(int ctl, int32_t *fds, uint32_t nr)
+{
+	struct relaymap_open_consumer oc;
+
+	memset(&oc, 0, sizeof(oc));
+	oc.size = sizeof(oc);
+	oc.cpu = RELAYMAP_ALL_CPUS;
+	oc.nr_fds = nr;
+	oc.fds = (uint64_t)(uintptr_t)fds;
+	return rm_ioctl(ctl, RELAYMAP_IOC_OPEN_CONSUMER, &oc);
 }
 
 static inline int rm_get_info(int ctl, struct relaymap_info *info)
@@ -330,20 +390,46 @@ static inline int rm_get_info(int ctl, struct relaymap_info *info)
 	return rm_ioctl(ctl, RELAYMAP_IOC_GET_INFO, info);
 }
 
-static inline int rm_get_cursor(int ctl, unsigned int cpu,
+/* GET_CURSOR on a channel fd (cpu chosen) or a consumer fd (its own CPU). */
+static inline int rm_get_cursor(int fd, unsigned int cpu,
 				struct relaymap_cursor *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->size = sizeof(*c);
 	c->cpu = cpu;
-	return rm_ioctl(ctl, RELAYMAP_IOC_GET_CURSOR, c);
+	return rm_ioctl(fd, RELAYMAP_IOC_GET_CURSOR, c);
 }
 
-static inline int rm_put_consumed(int ctl, unsigned int cpu, uint64_t n)
+/* GET_CURSORS: nr cursors from first_cpu into arr; *filled = elements filled. */
+static inline int rm_get_cursors(int ctl, unsigned int first_cpu,
+				 unsigned int nr, struct relaymap_cursor *arr,
+				 unsigned int *filled)
 {
-	struct relaymap_consume c = { .size = sizeof(c), .cpu = cpu, .count = n };
+	struct relaymap_cursors cs;
+	int err;
 
-	return rm_ioctl(ctl, RELAYMAP_IOC_PUT_CONSUMED, &c);
+	memset(arr, 0, nr * sizeof(*arr));
+	memset(&cs, 0, sizeof(cs));
+	cs.size = sizeof(cs);
+	cs.first_cpu = first_cpu;
+	cs.nr = nr;
+	cs.cursor_size = sizeof(*arr);
+	cs.cursors = (uint64_t)(uintptr_t)arr;
+	err = rm_ioctl(ctl, RELAYMAP_IOC_GET_CURSORS, &cs);
+	if (filled)
+		*filled = cs.nr;
+	return err;
+}
+
+/* PUT_CONSUMED on a consumer fd (its CPU). */
+static inline int rm_put_consumed(int cfd, uint64_t n)
+{
+	struct relaymap_consume c;
+
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	c.count = n;
+	return rm_ioctl(cfd, RELAYMAP_IOC_PUT_CONSUMED, &c);
 }
 
 static inline int rm_flush(int ctl, int cpu)
@@ -367,18 +453,18 @@ static inline int rm_get_stats(int ctl, int cpu, struct relaymap_stats *st)
 }
 
 /* The same, failing the program on error. */
-static inline void rm_cursor_x(int ctl, unsigned int cpu,
+static inline void rm_cursor_x(int fd, unsigned int cpu,
 			       struct relaymap_cursor *c)
 {
-	int err = rm_get_cursor(ctl, cpu, c);
+	int err = rm_get_cursor(fd, cpu, c);
 
 	if (err)
 		rm_die("GET_CURSOR(cpu %u): %s", cpu, strerror(-err));
 }
 
-static inline void rm_put_x(int ctl, unsigned int cpu, uint64_t n)
+static inline void rm_put_x(int cfd, unsigned int cpu, uint64_t n)
 {
-	int err = rm_put_consumed(ctl, cpu, n);
+	int err = rm_put_consumed(cfd, n);
 
 	if (err)
 		rm_die("PUT_CONSUMED(cpu %u, %" PRIu64 "): %s", cpu, n,
@@ -401,20 +487,29 @@ static inline void rm_stats_x(int ctl, int cpu, struct relaymap_stats *st)
 		rm_die("GET_STATS(cpu %d): %s", cpu, strerror(-err));
 }
 
-/* ---- a channel: control file, info, per-CPU mappings -------------------- */
+/* ---- a channel: channel fd, info, per-CPU consumer fds and mappings ---- */
 
+/*
+ * A channel as a test program holds it: the channel fd (from OPEN_CHANNEL
+ * on /dev/relaymap, or the legacy debugfs control file with
+ * RM_OPEN_DEBUGFS), GET_INFO, and once claimed (rm_claim) one consumer fd
+ * per CPU from OPEN_CONSUMER(ALL), mapped with RM_OPEN_MAP.
+ */
 struct rm_chan {
 	char name[RELAYMAP_NAME_MAX];
-	int ctl;
+	bool debugfs;			/* ctl is relaymap/<name>/control */
+	int ctl;			/* channel fd */
 	struct relaymap_info info;
 	unsigned int ncpus;		/* CPUs in info.cpu_mask */
 	unsigned int cpus[RM_MAXCPU];	/* their ids */
-	int fd[RM_MAXCPU];		/* by CPU id, -1 if none */
+	int fd[RM_MAXCPU];		/* consumer fds by CPU id, -1 if none */
 	const uint8_t *map[RM_MAXCPU];	/* by CPU id, NULL if not mapped */
 };
 
-#define RM_OPEN_MAP (1 << 0)	  /* mmap every CPU file */
+#define RM_OPEN_MAP (1 << 0)	  /* claim every CPU and mmap its consumer fd */
 #define RM_OPEN_POPULATE (1 << 1) /* ... with MAP_POPULATE */
+#define RM_OPEN_CLAIM (1 << 2)	  /* claim every CPU (OPEN_CONSUMER(ALL)), no mmap */
+#define RM_OPEN_DEBUGFS (1 << 3)  /* channel fd = the legacy debugfs control file */
 
 static inline bool rm_info_has_cpu(const struct relaymap_info *info,
 				   unsigned int cpu)
@@ -423,64 +518,179 @@ static inline bool rm_info_has_cpu(const struct relaymap_info *info,
 	       ((info->cpu_mask[cpu / 64] >> (cpu % 64)) & 1);
 }
 
+/* The legacy debugfs view of a channel. */
 static inline void rm_cpu_path(char *buf, size_t len, const char *name,
 			       unsigned int cpu)
 {
 	snprintf(buf, len, RM_DIR "/%s/cpu%u", name, cpu);
 }
 
+static inline void rm_control_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, RM_DIR "/%s/control", name);
+}
+
+/* open relaymap/<name>/control in debugfs: fd or -1 (errno). */
 static inline int rm_open_control(const char *name)
 {
 	char path[256];
 
-	snprintf(path, sizeof(path), RM_DIR "/%s/control", name);
+	rm_control_path(path, sizeof(path), name);
 	return open(path, O_RDWR | O_CLOEXEC);
 }
 
-static inline void rm_map_cpu(struct rm_chan *ch, unsigned int cpu, int flags)
+/* Open channel <name> through /dev/relaymap: the channel fd, or die saying why. */
+static inline int rm_open_channel_x(const char *name)
 {
-	char path[256];
-	void *p;
+	int dev = rm_dev_open(), fd, v;
 
-	rm_cpu_path(path, sizeof(path), ch->name, cpu);
-	if (ch->fd[cpu] < 0) {
-		ch->fd[cpu] = open(path, O_RDONLY | O_CLOEXEC);
-		if (ch->fd[cpu] < 0)
-			rm_die("open %s: %s", path, strerror(errno));
-	}
-	if (!(flags & RM_OPEN_MAP))
-		return;
-	p = mmap(NULL, ch->info.alloc_size, PROT_READ,
-		 MAP_SHARED | ((flags & RM_OPEN_POPULATE) ? MAP_POPULATE : 0),
-		 ch->fd[cpu], 0);
+	if (dev < 0)
+		rm_die("open %s: %s%s", RM_DEV, strerror(-dev),
+		       dev == -ENOENT ? " (relaymap.ko not loaded?)" : "");
+	v = rm_get_version(dev);
+	if (v != RELAYMAP_ABI_VERSION)
+		rm_die("GET_VERSION on %s: %s%d, this program speaks ABI %d",
+		       RM_DEV, v < 0 ? "error " : "", v < 0 ? -v : v,
+		       RELAYMAP_ABI_VERSION);
+	fd = rm_open_channel_fd(dev, name);
+	if (fd < 0)
+		rm_die("OPEN_CHANNEL(%s): %s", name, strerror(-fd));
+	close(dev);
+	return fd;
+}
+
+static inline void rm_map_one(struct rm_chan *ch, unsigned int cpu, int flags)
+{
+	void *p = mmap(NULL, ch->info.alloc_size, PROT_READ,
+		       MAP_SHARED | ((flags & RM_OPEN_POPULATE) ? MAP_POPULATE : 0),
+		       ch->fd[cpu], 0);
+
 	if (p == MAP_FAILED)
-		rm_die("mmap %s (%llu bytes): %s", path,
+		rm_die("mmap of the consumer fd of cpu %u (%llu bytes): %s", cpu,
 		       (unsigned long long)ch->info.alloc_size, strerror(errno));
 	ch->map[cpu] = p;
 }
 
-/* Open relaymap/<name>: control, GET_INFO, open (and map) every CPU file. */
+/*
+ * Claim every CPU of the channel with one OPEN_CONSUMER(ALL) (and mmap
+ * each consumer fd with RM_OPEN_MAP). Returns 0 or -errno (EBUSY: held);
+ * other failures end the program.
+ */
+static inline int rm_claim_try(struct rm_chan *ch, int flags)
+{
+	static int32_t fds[RELAYMAP_MAX_CPUS];
+	uint32_t nr = ch->info.nr_cpu_ids;
+	int err;
+
+	for (unsigned int c = 0; c < RELAYMAP_MAX_CPUS; c++)
+		fds[c] = -2;
+	err = rm_open_consumers_all(ch->ctl, fds, nr);
+	if (err)
+		return err;
+	for (unsigned int c = 0; c < nr; c++) {
+		bool has = rm_info_has_cpu(&ch->info, c);
+
+		if (has && fds[c] < 0)
+			rm_die("OPEN_CONSUMER(ALL): fds[%u] = %d for a CPU with a buffer", c, fds[c]);
+		if (!has && fds[c] != -1)
+			rm_die("OPEN_CONSUMER(ALL): fds[%u] = %d for a CPU without a buffer, expected -1",
+			       c, fds[c]);
+		if (has) {
+			if (c >= RM_MAXCPU)
+				rm_die("cpu %u beyond RM_MAXCPU", c);
+			ch->fd[c] = fds[c];
+		}
+	}
+	for (unsigned int c = nr; c < RELAYMAP_MAX_CPUS; c++)
+		if (fds[c] != -2)
+			rm_die("OPEN_CONSUMER(ALL) with nr_fds %u wrote fds[%u] = %d", nr, c, fds[c]);
+	if (flags & RM_OPEN_MAP)
+		for (unsigned int i = 0; i < ch->ncpus; i++)
+			rm_map_one(ch, ch->cpus[i], flags);
+	return 0;
+}
+
+static inline void rm_claim(struct rm_chan *ch, int flags)
+{
+	int err = rm_claim_try(ch, flags);
+
+	if (err)
+		rm_die("OPEN_CONSUMER(ALL) on %s: %s", ch->name, strerror(-err));
+}
+
+/* Unmap and close every consumer fd (releases the claims). */
+static inline void rm_release(struct rm_chan *ch)
+{
+	for (unsigned int c = 0; c < RM_MAXCPU; c++) {
+		if (ch->map[c])
+			munmap((void *)ch->map[c], ch->info.alloc_size);
+		if (ch->fd[c] >= 0)
+			close(ch->fd[c]);
+		ch->map[c] = NULL;
+		ch->fd[c] = -1;
+	}
+}
+
+/* GET_INFO again (RESET gives the channel a new uuid); the geometry must not move. */
+static inline void rm_refresh_info(struct rm_chan *ch)
+{
+	struct relaymap_info in;
+	int err = rm_get_info(ch->ctl, &in);
+
+	if (err)
+		rm_die("GET_INFO on %s: %s", ch->name, strerror(-err));
+	if (in.subbuf_size != ch->info.subbuf_size ||
+	    in.n_subbufs != ch->info.n_subbufs ||
+	    in.alloc_size != ch->info.alloc_size)
+		rm_die("GET_INFO on %s: geometry changed", ch->name);
+	ch->info = in;
+}
+
+/* RESET the channel (no consumer may be open) and re-read its info. */
+static inline int rm_chan_reset(struct rm_chan *ch)
+{
+	int err = rm_reset(ch->ctl);
+
+	if (!err)
+		rm_refresh_info(ch);
+	return err;
+}
+
+/*
+ * Open channel <name>: the channel fd (through /dev/relaymap, or the
+ * debugfs control file with RM_OPEN_DEBUGFS), GET_INFO, and with
+ * RM_OPEN_CLAIM or RM_OPEN_MAP the consumer fds of every CPU.
+ */
 static inline void rm_open(struct rm_chan *ch, const char *name, int flags)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	int err;
 
 	memset(ch, 0, sizeof(*ch));
 	for (unsigned int c = 0; c < RM_MAXCPU; c++)
 		ch->fd[c] = -1;
 	snprintf(ch->name, sizeof(ch->name), "%s", name);
-	ch->ctl = rm_open_control(name);
-	if (ch->ctl < 0)
-		rm_die("open " RM_DIR "/%s/control: %s", name, strerror(errno));
+	ch->debugfs = flags & RM_OPEN_DEBUGFS;
+	if (ch->debugfs) {
+		ch->ctl = rm_open_control(name);
+		if (ch->ctl < 0)
+			rm_die("open " RM_DIR "/%s/control: %s", name, strerror(errno));
+	} else {
+		ch->ctl = rm_open_channel_x(name);
+	}
 	err = rm_get_info(ch->ctl, &ch->info);
 	if (err)
 		rm_die("GET_INFO on %s: %s", name, strerror(-err));
 	if (ch->info.header_size != sizeof(struct relaymap_subbuf_header) ||
-	    ch->info.subbuf_size <= ch->info.header_size ||
-	    ch->info.n_subbufs < 2 || ch->info.alloc_size == 0)
-		rm_die("GET_INFO on %s: implausible geometry header_size=%u "
-		       "subbuf_size=%llu n_subbufs=%llu alloc_size=%llu",
-		       name, ch->info.header_size,
-		       (unsigned long long)ch->info.subbuf_size,
+	    ch->info.abi_version != RELAYMAP_ABI_VERSION ||
+	    ch->info.page_size != page ||
+	    ch->info.subbuf_size % page || ch->info.subbuf_size <= ch->info.header_size ||
+	    ch->info.n_subbufs < 2 ||
+	    ch->info.alloc_size != ch->info.subbuf_size * ch->info.n_subbufs)
+		rm_die("GET_INFO on %s: implausible abi_version=%u header_size=%u "
+		       "page_size=%u subbuf_size=%llu n_subbufs=%llu alloc_size=%llu",
+		       name, ch->info.abi_version, ch->info.header_size,
+		       ch->info.page_size, (unsigned long long)ch->info.subbuf_size,
 		       (unsigned long long)ch->info.n_subbufs,
 		       (unsigned long long)ch->info.alloc_size);
 	for (unsigned int c = 0; c < RELAYMAP_MAX_CPUS; c++) {
@@ -489,24 +699,16 @@ static inline void rm_open(struct rm_chan *ch, const char *name, int flags)
 		if (c >= RM_MAXCPU)
 			rm_die("cpu %u in cpu_mask is beyond RM_MAXCPU", c);
 		ch->cpus[ch->ncpus++] = c;
-		rm_map_cpu(ch, c, flags);
 	}
 	if (ch->ncpus == 0)
 		rm_die("GET_INFO on %s: empty cpu_mask", name);
+	if (flags & (RM_OPEN_CLAIM | RM_OPEN_MAP))
+		rm_claim(ch, flags);
 }
 
 static inline void rm_close(struct rm_chan *ch)
 {
-	for (unsigned int i = 0; i < ch->ncpus; i++) {
-		unsigned int c = ch->cpus[i];
-
-		if (ch->map[c])
-			munmap((void *)ch->map[c], ch->info.alloc_size);
-		if (ch->fd[c] >= 0)
-			close(ch->fd[c]);
-		ch->map[c] = NULL;
-		ch->fd[c] = -1;
-	}
+	rm_release(ch);
 	if (ch->ctl >= 0)
 		close(ch->ctl);
 	ch->ctl = -1;
@@ -528,42 +730,61 @@ rm_hdr(const struct rm_chan *ch, unsigned int cpu, uint64_t s)
 
 static inline uint64_t rm_load_commit(const struct relaymap_subbuf_header *h)
 {
-	/* Pairs with the module's smp_store_release(&hdr->commit, seq + 1). */
+	/* Pairs with the module's smp_store_release(&hdr->commit, s + 1). */
 	return __atomic_load_n(&h->commit, __ATOMIC_ACQUIRE);
 }
 
+#define RM_LD(f) (o->f = __atomic_load_n(&h->f, __ATOMIC_RELAXED))
+
 /*
  * Snapshot a live header: commit first with acquire, then the rest (each
- * field read once). The fields are final if commit == seq + 1.
+ * field read once). The fields are final if commit == packet_seq_num + 1.
  */
 static inline void rm_hdr_read(const struct relaymap_subbuf_header *h,
 			       struct relaymap_subbuf_header *o)
 {
 	o->commit = rm_load_commit(h);
-	o->magic = __atomic_load_n(&h->magic, __ATOMIC_RELAXED);
-	o->abi_version = __atomic_load_n(&h->abi_version, __ATOMIC_RELAXED);
-	o->header_size = __atomic_load_n(&h->header_size, __ATOMIC_RELAXED);
-	o->cpu = __atomic_load_n(&h->cpu, __ATOMIC_RELAXED);
-	o->flags = __atomic_load_n(&h->flags, __ATOMIC_RELAXED);
-	o->seq = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
-	o->ts_begin_ns = __atomic_load_n(&h->ts_begin_ns, __ATOMIC_RELAXED);
-	o->ts_end_ns = __atomic_load_n(&h->ts_end_ns, __ATOMIC_RELAXED);
-	o->payload_size = __atomic_load_n(&h->payload_size, __ATOMIC_RELAXED);
-	o->padding = __atomic_load_n(&h->padding, __ATOMIC_RELAXED);
-	o->records_dropped =
-		__atomic_load_n(&h->records_dropped, __ATOMIC_RELAXED);
+	RM_LD(magic);
+	for (int i = 0; i < 16; i++)
+		RM_LD(uuid[i]);
+	RM_LD(stream_id);
+	RM_LD(stream_instance_id);
+	RM_LD(timestamp_begin);
+	RM_LD(timestamp_end);
+	RM_LD(content_size);
+	RM_LD(packet_size);
+	RM_LD(packet_seq_num);
+	RM_LD(events_discarded);
+	RM_LD(cpu_id);
+	RM_LD(flags);
+	RM_LD(events_rejected);
+	RM_LD(abi_version);
+	RM_LD(header_size);
+	RM_LD(reserved);
+}
+#undef RM_LD
+
+/* Bytes of events after the header of a closed sub-buffer. */
+static inline uint64_t rm_events_len(const struct relaymap_subbuf_header *h)
+{
+	return h->content_size / 8 - h->header_size;
 }
 
 static inline void rm_hdr_str(const struct relaymap_subbuf_header *h, char *buf,
 			      size_t len)
 {
 	snprintf(buf, len,
-		 "magic=%#x abi=%u hsize=%u cpu=%u flags=%#x seq=%llu "
-		 "commit=%llu payload=%u padding=%u dropped=%llu",
-		 h->magic, h->abi_version, h->header_size, h->cpu, h->flags,
-		 (unsigned long long)h->seq, (unsigned long long)h->commit,
-		 h->payload_size, h->padding,
-		 (unsigned long long)h->records_dropped);
+		 "magic=%#x stream_id=%u instance=%llu abi=%u hsize=%u cpu_id=%u flags=%#x "
+		 "seq=%llu commit=%llu content_bits=%llu packet_bits=%llu "
+		 "discarded=%llu rejected=%llu reserved=%u uuid[0]=%02x",
+		 h->magic, h->stream_id, (unsigned long long)h->stream_instance_id,
+		 h->abi_version, h->header_size, h->cpu_id, h->flags,
+		 (unsigned long long)h->packet_seq_num,
+		 (unsigned long long)h->commit,
+		 (unsigned long long)h->content_size,
+		 (unsigned long long)h->packet_size,
+		 (unsigned long long)h->events_discarded,
+		 (unsigned long long)h->events_rejected, h->reserved, h->uuid[0]);
 }
 
 /*
@@ -575,26 +796,40 @@ static inline const char *rm_hdr_check(const struct rm_chan *ch,
 				       const struct relaymap_subbuf_header *h,
 				       char *why, size_t len)
 {
+	uint64_t page = ch->info.page_size, content = h->content_size / 8;
 	const char *what = NULL;
-	char hs[256];
+	char hs[384];
 
-	if (h->magic != RELAYMAP_SUBBUF_MAGIC)
+	if (h->magic != RELAYMAP_CTF_MAGIC)
 		what = "bad magic";
-	else if (h->commit != h->seq + 1)
-		what = "commit != seq + 1";
-	else if (h->seq != s)
-		what = "seq != s";
-	else if ((uint64_t)h->header_size + h->payload_size + h->padding !=
-		 ch->info.subbuf_size)
-		what = "header_size + payload_size + padding != subbuf_size";
+	else if (h->commit != h->packet_seq_num + 1)
+		what = "commit != packet_seq_num + 1";
+	else if (h->packet_seq_num != s)
+		what = "packet_seq_num != s";
 	else if (h->abi_version != RELAYMAP_ABI_VERSION)
 		what = "bad abi_version";
 	else if (h->header_size != ch->info.header_size)
 		what = "header_size != info.header_size";
-	else if (h->cpu != cpu)
-		what = "cpu mismatch";
+	else if (memcmp(h->uuid, ch->info.uuid, sizeof(h->uuid)))
+		what = "uuid != info.uuid";
+	else if (h->stream_id != 0)
+		what = "stream_id != 0";
+	else if (h->stream_instance_id != cpu || h->cpu_id != cpu)
+		what = "stream_instance_id/cpu_id != cpu";
+	else if (h->content_size % 8)
+		what = "content_size is not whole bytes";
+	else if (content < h->header_size || content > ch->info.subbuf_size)
+		what = "content_size / 8 outside [header_size, subbuf_size]";
+	else if (h->packet_size != ((content + page - 1) / page) * page * 8)
+		what = "packet_size != content rounded up to the page, in bits";
+	else if (h->packet_size > ch->info.subbuf_size * 8)
+		what = "packet_size > subbuf_size * 8";
 	else if (h->flags & ~(RELAYMAP_SB_FLUSHED | RELAYMAP_SB_DROPS))
 		what = "unknown flags";
+	else if (h->reserved != 0)
+		what = "reserved != 0";
+	else if (h->timestamp_begin == 0 || h->timestamp_end < h->timestamp_begin)
+		what = "timestamp_begin 0 or timestamp_end < timestamp_begin";
 	if (!what)
 		return NULL;
 	rm_hdr_str(h, hs, sizeof(hs));
@@ -614,22 +849,30 @@ static inline uint32_t rm_fnv1a(uint32_t h, const uint8_t *p, size_t n)
 	return h;
 }
 
-/* The loadgen checksum: FNV-1a over LE seq (8), LE cpu (4), then fill. */
+/*
+ * The loadgen checksum (relaymap_abi.h): FNV-1a 32 over the 8 bytes of
+ * seq and the 4 of cpu in the record's byte order (host order), then the
+ * fill bytes.
+ */
 static inline uint32_t rm_lg_checksum(uint64_t seq, uint32_t cpu,
 				      const uint8_t *fill, size_t n)
 {
 	uint8_t b[12];
 
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(seq >> (8 * i));
-	for (int i = 0; i < 4; i++)
-		b[8 + i] = (uint8_t)(cpu >> (8 * i));
+	memcpy(b, &seq, 8);
+	memcpy(b + 8, &cpu, 4);
 	return rm_fnv1a(rm_fnv1a(RELAYMAP_FNV_OFFSET, b, sizeof(b)), fill, n);
 }
 
+#define RM_REC_HDR ((uint32_t)sizeof(struct relaymap_record))
 #define RM_LG_MIN_RECORD                                                       \
 	(sizeof(struct relaymap_record) +                                      \
 	 sizeof(struct relaymap_loadgen_payload))
+
+static inline uint64_t rm_align8(uint64_t x)
+{
+	return (x + RELAYMAP_RECORD_ALIGN - 1) & ~(uint64_t)(RELAYMAP_RECORD_ALIGN - 1);
+}
 
 /*
  * Verification state of one CPU's loadgen stream. Owned by one thread.
@@ -638,21 +881,25 @@ static inline uint32_t rm_lg_checksum(uint64_t seq, uint32_t cpu,
  */
 struct rm_stream {
 	unsigned int cpu;
-	uint32_t record_size;	/* expected size of every record, 0 = any */
+	uint32_t record_size;	/* expected 16 + len of every record, 0 = any */
+	bool printf_method;	/* expect the load generator's printf records, not binary ones */
 	bool started;
 	uint64_t first_seq;
 	uint64_t next_seq;	/* seq expected next */
 	uint64_t records;	/* valid loadgen records received */
-	uint64_t bytes;		/* payload bytes walked */
+	uint64_t bytes;		/* event bytes walked */
+	uint64_t data_bytes;	/* len of the valid records: what bytes_written counts */
+	uint64_t printf_records; /* ... of them relaymap_printf() text (method printf) */
+	uint64_t unaligned_ends; /* sub-buffers whose content ends off the 8-byte grid */
 	uint64_t gap_events;
 	uint64_t gap_records;	/* records missing inside the stream */
 	uint64_t backwards;	/* duplicate or out-of-order seq */
-	uint64_t bad_frame;	/* record header size/bounds wrong */
-	uint64_t bad_type;	/* type/flags/size not the loadgen's */
+	uint64_t bad_frame;	/* record header/len runs past content_size */
+	uint64_t bad_type;	/* event_id/type/len not the loadgen's */
 	uint64_t bad_cpu;	/* payload cpu != buffer's cpu */
 	uint64_t bad_csum;	/* checksum mismatch */
 	uint64_t bad_fill;	/* fill pattern mismatch */
-	uint64_t tail_bytes;	/* < 16 bytes left after the last record */
+	uint64_t bad_end;	/* content_size is not the end of the last record's data */
 	uint64_t last_ts;	/* ts_ns of the previous record */
 	uint64_t ts_backwards;	/* record ts_ns below the previous record's */
 	unsigned int reported;	/* detailed messages printed so far */
@@ -672,7 +919,7 @@ static inline void rm_stream_init(struct rm_stream *st, unsigned int cpu,
 static inline uint64_t rm_stream_errors(const struct rm_stream *st)
 {
 	return st->backwards + st->bad_frame + st->bad_type + st->bad_cpu +
-	       st->bad_csum + st->bad_fill + st->ts_backwards;
+	       st->bad_csum + st->bad_fill + st->bad_end + st->ts_backwards;
 }
 
 #define RM_STREAM_REPORT(st, ...)                                              \
@@ -685,7 +932,7 @@ static inline uint64_t rm_stream_errors(const struct rm_stream *st)
 			__atomic_add_fetch(&rm_nbad, 1, __ATOMIC_RELAXED);    \
 	} while (0)
 
-/* What one sub-buffer's payload held. */
+/* What one sub-buffer's events held. */
 struct rm_sbrecs {
 	uint64_t records;
 	uint64_t first_seq, last_seq; /* valid when records > 0 */
@@ -693,60 +940,118 @@ struct rm_sbrecs {
 };
 
 /*
- * Walk the records of one payload (sub-buffer s) and verify every
- * loadgen record. Returns false if the payload is corrupt (framing).
+ * Walk the records of one sub-buffer's events (len bytes after the
+ * header: content_size / 8 - header_size) and verify every loadgen
+ * record: { u64 ts_ns; u16 event_id; u16 type; u32 len } + len bytes,
+ * the next at ALIGN(16 + len, 8), the last one's data ending exactly at
+ * len. Returns false if the framing is corrupt.
  */
 static inline bool rm_stream_payload(struct rm_stream *st, uint64_t s,
-				     const uint8_t *p, uint32_t len,
+				     const uint8_t *p, uint64_t len,
 				     struct rm_sbrecs *out)
 {
-	uint32_t off = 0;
+	uint64_t off = 0, end = 0;
 	struct rm_sbrecs r = { 0, 0, 0, 0 };
 	bool ok = true;
 
 	st->bytes += len;
-	while (len - off >= sizeof(struct relaymap_record)) {
+	while (off < len) {
 		struct relaymap_record rec;
 		struct relaymap_loadgen_payload lp;
 		const uint8_t *fill;
 		size_t nfill;
 
-		memcpy(&rec, p + off, sizeof(rec));
-		if (rec.size < sizeof(rec) || rec.size > len - off) {
+		if (len - off < RM_REC_HDR) {
 			st->bad_frame++;
 			RM_STREAM_REPORT(st,
-					 "cpu %u sub-buffer %llu offset %u: corrupt record size %u (payload %u)",
-					 st->cpu, (unsigned long long)s, off,
-					 rec.size, len);
+					 "cpu %u sub-buffer %llu offset %llu: %llu bytes left, less than a record header (events %llu bytes)",
+					 st->cpu, (unsigned long long)s,
+					 (unsigned long long)off,
+					 (unsigned long long)(len - off),
+					 (unsigned long long)len);
 			ok = false;
 			break;
 		}
-		if (rec.type != RELAYMAP_REC_LOADGEN || rec.flags != 0 ||
-		    rec.size < RM_LG_MIN_RECORD ||
-		    (st->record_size && rec.size != st->record_size)) {
+		memcpy(&rec, p + off, sizeof(rec));
+		if (rec.len > len - off - RM_REC_HDR) {
+			st->bad_frame++;
+			RM_STREAM_REPORT(st,
+					 "cpu %u sub-buffer %llu offset %llu: record len %u runs past the content end (events %llu bytes)",
+					 st->cpu, (unsigned long long)s,
+					 (unsigned long long)off, rec.len,
+					 (unsigned long long)len);
+			ok = false;
+			break;
+		}
+		end = off + RM_REC_HDR + rec.len;
+		if (rec.event_id == RELAYMAP_EVENT_PRINTF && rec.type == RELAYMAP_REC_PRINTF) {
+			/* The load generator's printf method: "relaymap_loadgen cpu C seq S". */
+			char text[80], tail;
+			unsigned int tcpu;
+			unsigned long long tseq;
+
+			if (rec.len >= sizeof(text) || !rec.len || !st->printf_method) {
+				st->bad_type++;
+				RM_STREAM_REPORT(st,
+						 "cpu %u sub-buffer %llu offset %llu: printf record of %u bytes, not the load generator's (printf method expected: %d)",
+						 st->cpu, (unsigned long long)s,
+						 (unsigned long long)off, rec.len, st->printf_method);
+				goto next;
+			}
+			memcpy(text, p + off + RM_REC_HDR, rec.len);
+			text[rec.len] = 0;
+			if (strlen(text) != rec.len ||
+			    sscanf(text, "relaymap_loadgen cpu %u seq %llu%c", &tcpu, &tseq,
+				   &tail) != 2) {
+				st->bad_csum++;
+				RM_STREAM_REPORT(st,
+						 "cpu %u sub-buffer %llu offset %llu: printf text '%.*s' (len %u) is not 'relaymap_loadgen cpu C seq S'",
+						 st->cpu, (unsigned long long)s,
+						 (unsigned long long)off, (int)rec.len, text, rec.len);
+				goto next;
+			}
+			lp.seq = tseq;
+			lp.cpu = tcpu;
+			if (lp.cpu != st->cpu) {
+				st->bad_cpu++;
+				RM_STREAM_REPORT(st,
+						 "cpu %u sub-buffer %llu offset %llu: printf record seq %llu says cpu %u",
+						 st->cpu, (unsigned long long)s,
+						 (unsigned long long)off,
+						 (unsigned long long)lp.seq, lp.cpu);
+			}
+			st->printf_records++;
+			goto counted;
+		}
+		if (rec.event_id != RELAYMAP_EVENT_RECORD || st->printf_method ||
+		    rec.type != RELAYMAP_REC_LOADGEN ||
+		    RM_REC_HDR + rec.len < RM_LG_MIN_RECORD ||
+		    (st->record_size && RM_REC_HDR + rec.len != st->record_size)) {
 			st->bad_type++;
 			RM_STREAM_REPORT(st,
-					 "cpu %u sub-buffer %llu offset %u: not a loadgen record: type=%u flags=%u size=%u (want size %u)",
-					 st->cpu, (unsigned long long)s, off,
-					 rec.type, rec.flags, rec.size,
-					 st->record_size);
+					 "cpu %u sub-buffer %llu offset %llu: not a loadgen record: event_id=%u type=%u len=%u (want 16 + len = %u)",
+					 st->cpu, (unsigned long long)s,
+					 (unsigned long long)off, rec.event_id,
+					 rec.type, rec.len, st->record_size);
 			goto next;
 		}
-		memcpy(&lp, p + off + sizeof(rec), sizeof(lp));
+		memcpy(&lp, p + off + RM_REC_HDR, sizeof(lp));
 		fill = p + off + RM_LG_MIN_RECORD;
-		nfill = rec.size - RM_LG_MIN_RECORD;
+		nfill = RM_REC_HDR + rec.len - RM_LG_MIN_RECORD;
 		if (lp.cpu != st->cpu) {
 			st->bad_cpu++;
 			RM_STREAM_REPORT(st,
-					 "cpu %u sub-buffer %llu offset %u: record seq %llu says cpu %u",
-					 st->cpu, (unsigned long long)s, off,
+					 "cpu %u sub-buffer %llu offset %llu: record seq %llu says cpu %u",
+					 st->cpu, (unsigned long long)s,
+					 (unsigned long long)off,
 					 (unsigned long long)lp.seq, lp.cpu);
 		}
 		if (rm_lg_checksum(lp.seq, lp.cpu, fill, nfill) != lp.checksum) {
 			st->bad_csum++;
 			RM_STREAM_REPORT(st,
-					 "cpu %u sub-buffer %llu offset %u: record seq %llu: bad checksum %#x (computed %#x)",
-					 st->cpu, (unsigned long long)s, off,
+					 "cpu %u sub-buffer %llu offset %llu: record seq %llu: bad checksum %#x (computed %#x)",
+					 st->cpu, (unsigned long long)s,
+					 (unsigned long long)off,
 					 (unsigned long long)lp.seq, lp.checksum,
 					 rm_lg_checksum(lp.seq, lp.cpu, fill, nfill));
 		} else {
@@ -762,6 +1067,8 @@ static inline bool rm_stream_payload(struct rm_stream *st, uint64_t s,
 				}
 			}
 		}
+counted:
+		st->data_bytes += rec.len;
 		if (!st->started) {
 			st->started = true;
 			st->first_seq = lp.seq;
@@ -773,8 +1080,9 @@ static inline bool rm_stream_payload(struct rm_stream *st, uint64_t s,
 		} else if (lp.seq < st->next_seq) {
 			st->backwards++;
 			RM_STREAM_REPORT(st,
-					 "cpu %u sub-buffer %llu offset %u: record seq %llu after %llu (duplicate or out of order)",
-					 st->cpu, (unsigned long long)s, off,
+					 "cpu %u sub-buffer %llu offset %llu: record seq %llu after %llu (duplicate or out of order)",
+					 st->cpu, (unsigned long long)s,
+					 (unsigned long long)off,
 					 (unsigned long long)lp.seq,
 					 (unsigned long long)st->next_seq - 1);
 		}
@@ -799,13 +1107,18 @@ static inline bool rm_stream_payload(struct rm_stream *st, uint64_t s,
 		r.last_seq = lp.seq;
 		r.records++;
 next:
-		off += (rec.size + RELAYMAP_RECORD_ALIGN - 1) &
-		       ~(uint32_t)(RELAYMAP_RECORD_ALIGN - 1);
-		if (off > len)
-			break;
+		off = rm_align8(end);
 	}
-	if (ok && off < len)
-		st->tail_bytes += len - off;
+	if (len % RELAYMAP_RECORD_ALIGN)
+		st->unaligned_ends++;
+	/* content_size ends exactly at the last record's data: no padding counted. */
+	if (ok && end != len) {
+		st->bad_end++;
+		RM_STREAM_REPORT(st,
+				 "cpu %u sub-buffer %llu: last record's data ends at %llu but content_size says %llu bytes of events",
+				 st->cpu, (unsigned long long)s,
+				 (unsigned long long)end, (unsigned long long)len);
+	}
 	if (out)
 		*out = r;
 	return ok;
@@ -817,7 +1130,8 @@ next:
  * State of a consumer of one CPU buffer. Walks sub-buffers
  * consumed..produced by the published count, checks every header the
  * moment it is first read (a stale header is counted as a violation),
- * verifies the records and hands the sub-buffers back.
+ * verifies the records and hands the sub-buffers back through the CPU's
+ * consumer fd.
  */
 struct rm_drain {
 	unsigned int cpu;
@@ -827,16 +1141,18 @@ struct rm_drain {
 	uint64_t hdr_checks;	  /* headers checked */
 	uint64_t hdr_violations;  /* headers not final/valid at first read */
 	uint64_t flushed_sbs;	  /* headers with RELAYMAP_SB_FLUSHED */
-	uint64_t flushed_partial; /* ... with payload < subbuf_size - header_size */
+	uint64_t flushed_partial; /* ... with room left for another record */
 	uint64_t drops_sbs;	  /* headers with RELAYMAP_SB_DROPS */
-	uint64_t last_hdr_dropped;
-	uint64_t hdr_dropped_back;     /* records_dropped went down */
-	uint64_t hdr_drop_flag_wrong;  /* DROPS flag vs records_dropped change */
-	uint64_t hdr_drop_count_wrong; /* records_dropped vs seq gaps so far */
+	uint64_t last_hdr_dropped;	/* events_discarded of the last header */
+	uint64_t last_hdr_rejected;	/* events_rejected of the last header */
+	uint64_t hdr_dropped_back;     /* events_discarded went down */
+	uint64_t hdr_rejected_back;    /* events_rejected went down */
+	uint64_t hdr_drop_flag_wrong;  /* DROPS flag vs events_discarded change */
+	uint64_t hdr_drop_count_wrong; /* events_discarded vs seq gaps so far */
 	uint64_t ts_errors;	  /* header/record timestamps inconsistent */
-	uint64_t last_ts_end;	  /* ts_end_ns of the previous sub-buffer */
+	uint64_t last_ts_end;	  /* timestamp_end of the previous sub-buffer */
 	bool check_drop_count;	  /* stream starts at seq 0 and is drained whole */
-	uint64_t full_payload;	  /* max payload of one sub-buffer */
+	uint64_t full_payload;	  /* max events bytes of one sub-buffer */
 	uint64_t delay_us;	  /* sleep per sub-buffer (slow consumer) */
 	bool peek_open;		  /* also look at the open sub-buffer `produced` */
 	uint64_t open_peeks;	  /* ... how often */
@@ -866,11 +1182,11 @@ static inline void rm_drain_init(struct rm_drain *d, const struct rm_chan *ch,
 	} while (0)
 
 /*
- * Read sub-buffers d->consumed .. produced - 1 of d->cpu and hand them
- * back with one PUT_CONSUMED. Returns how many were read.
+ * Check and verify sub-buffers d->consumed .. produced - 1 of d->cpu
+ * without handing them back. Returns how many were read.
  */
-static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
-				   uint64_t produced)
+static inline uint64_t rm_drain_read(const struct rm_chan *ch, struct rm_drain *d,
+				     uint64_t produced)
 {
 	unsigned int cpu = d->cpu;
 	uint64_t from = d->consumed, n;
@@ -910,11 +1226,12 @@ static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
 		if (rm_hdr_check(ch, cpu, produced, &h, why, sizeof(why)))
 			d->open_not_final++;
 	}
-	/* Second pass: the payloads, which the kernel leaves alone until consumed. */
+	/* Second pass: the events, which the kernel leaves alone until consumed. */
 	for (uint64_t s = from; s < produced; s++) {
 		const uint8_t *slot = rm_slot(ch, cpu, s);
 		struct relaymap_subbuf_header h;
 		struct rm_sbrecs r;
+		uint64_t len;
 		int tries = 0;
 
 		for (;;) {
@@ -925,72 +1242,78 @@ static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
 				rm_die("header never became valid: %s", why);
 			sched_yield();
 		}
+		len = rm_events_len(&h);
 		if (h.flags & RELAYMAP_SB_FLUSHED) {
 			d->flushed_sbs++;
-			if (h.payload_size < d->full_payload)
+			if (len + (d->st.record_size ? d->st.record_size : RM_LG_MIN_RECORD) <=
+			    d->full_payload)
 				d->flushed_partial++;
 		}
-		if (h.records_dropped < d->last_hdr_dropped) {
+		if (h.events_discarded < d->last_hdr_dropped) {
 			d->hdr_dropped_back++;
-			RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: cumulative records_dropped went back %llu -> %llu",
+			RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: cumulative events_discarded went back %llu -> %llu",
 					cpu, (unsigned long long)s,
 					(unsigned long long)d->last_hdr_dropped,
-					(unsigned long long)h.records_dropped);
+					(unsigned long long)h.events_discarded);
+		}
+		if (h.events_rejected < d->last_hdr_rejected) {
+			d->hdr_rejected_back++;
+			RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: cumulative events_rejected went back %llu -> %llu",
+					cpu, (unsigned long long)s,
+					(unsigned long long)d->last_hdr_rejected,
+					(unsigned long long)h.events_rejected);
 		}
 		if (h.flags & RELAYMAP_SB_DROPS)
 			d->drops_sbs++;
 		if (!!(h.flags & RELAYMAP_SB_DROPS) !=
-		    (h.records_dropped > d->last_hdr_dropped)) {
+		    (h.events_discarded > d->last_hdr_dropped)) {
 			d->hdr_drop_flag_wrong++;
-			RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: flag DROPS=%d but records_dropped %llu -> %llu",
+			RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: flag DROPS=%d but events_discarded %llu -> %llu",
 					cpu, (unsigned long long)s,
 					!!(h.flags & RELAYMAP_SB_DROPS),
 					(unsigned long long)d->last_hdr_dropped,
-					(unsigned long long)h.records_dropped);
+					(unsigned long long)h.events_discarded);
 		}
-		d->last_hdr_dropped = h.records_dropped;
-		rm_stream_payload(&d->st, s, slot + h.header_size, h.payload_size, &r);
+		d->last_hdr_dropped = h.events_discarded;
+		d->last_hdr_rejected = h.events_rejected;
+		rm_stream_payload(&d->st, s, slot + h.header_size, len, &r);
 		/*
 		 * Timestamps (CLOCK_MONOTONIC, taken on the owning CPU): the
 		 * sub-buffer opens after the previous one closed, closes after
-		 * it opened and after its last record, and before we read it
-		 * (1 ms of slack against the vDSO clock).
+		 * its last record, and before we read it (1 ms of slack
+		 * against the vDSO clock).
 		 */
 		{
 			uint64_t now = rm_now_ns();
 			const char *bad = NULL;
 
-			if (h.ts_begin_ns == 0)
-				bad = "ts_begin_ns is 0";
-			else if (h.ts_end_ns < h.ts_begin_ns)
-				bad = "ts_end_ns < ts_begin_ns";
-			else if (h.ts_begin_ns < d->last_ts_end)
-				bad = "ts_begin_ns < previous sub-buffer's ts_end_ns";
-			else if (r.records && r.max_ts > h.ts_end_ns)
-				bad = "a record's ts_ns > ts_end_ns";
-			else if (h.ts_end_ns > now + 1000000)
-				bad = "ts_end_ns is in the future of CLOCK_MONOTONIC";
+			if (h.timestamp_begin < d->last_ts_end)
+				bad = "timestamp_begin < previous sub-buffer's timestamp_end";
+			else if (r.records && r.max_ts > h.timestamp_end)
+				bad = "a record's ts_ns > timestamp_end";
+			else if (h.timestamp_end > now + 1000000)
+				bad = "timestamp_end is in the future of CLOCK_MONOTONIC";
 			if (bad) {
 				d->ts_errors++;
 				RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: %s (begin %llu end %llu prev_end %llu max_record_ts %llu now %llu)",
 						cpu, (unsigned long long)s, bad,
-						(unsigned long long)h.ts_begin_ns,
-						(unsigned long long)h.ts_end_ns,
+						(unsigned long long)h.timestamp_begin,
+						(unsigned long long)h.timestamp_end,
 						(unsigned long long)d->last_ts_end,
 						(unsigned long long)r.max_ts,
 						(unsigned long long)now);
 			}
-			d->last_ts_end = h.ts_end_ns;
+			d->last_ts_end = h.timestamp_end;
 		}
 		if (d->check_drop_count && r.records) {
 			/* Stream from seq 0: missing so far = last seq + 1 - received. */
 			uint64_t missing = r.last_seq + 1 - d->st.records;
 
-			if (h.records_dropped != missing) {
+			if (h.events_discarded != missing) {
 				d->hdr_drop_count_wrong++;
-				RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: header records_dropped=%llu but the records through seq %llu miss %llu",
+				RM_DRAIN_REPORT(d, "cpu %u sub-buffer %llu: header events_discarded=%llu but the records through seq %llu miss %llu",
 						cpu, (unsigned long long)s,
-						(unsigned long long)h.records_dropped,
+						(unsigned long long)h.events_discarded,
 						(unsigned long long)r.last_seq,
 						(unsigned long long)missing);
 			}
@@ -999,17 +1322,33 @@ static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
 		if (d->delay_us)
 			rm_sleep_us(d->delay_us);
 	}
-	rm_put_x(ch->ctl, cpu, n);
 	d->consumed = produced;
 	return n;
 }
 
-/* One GET_CURSOR, then drain what it says is produced. */
+/*
+ * Read sub-buffers d->consumed .. produced - 1 of d->cpu and hand them
+ * back with one PUT_CONSUMED on its consumer fd. Returns how many.
+ */
+static inline uint64_t rm_drain_to(const struct rm_chan *ch, struct rm_drain *d,
+				   uint64_t produced)
+{
+	uint64_t n = rm_drain_read(ch, d, produced);
+
+	if (n)
+		rm_put_x(ch->fd[d->cpu], d->cpu, n);
+	return n;
+}
+
+/* One GET_CURSOR on the consumer fd, then drain what it says is produced. */
 static inline uint64_t rm_drain_once(const struct rm_chan *ch, struct rm_drain *d)
 {
 	struct relaymap_cursor cur;
 
-	rm_cursor_x(ch->ctl, d->cpu, &cur);
+	rm_cursor_x(ch->fd[d->cpu], d->cpu, &cur);
+	if (cur.cpu != d->cpu)
+		RM_DRAIN_REPORT(d, "GET_CURSOR on the consumer fd of cpu %u says cpu %u",
+				d->cpu, cur.cpu);
 	if (cur.consumed != d->consumed)
 		RM_DRAIN_REPORT(d, "cpu %u: kernel consumed=%llu, consumer expected %llu",
 				d->cpu, (unsigned long long)cur.consumed,
@@ -1023,10 +1362,11 @@ static inline void rm_drain_print(const struct rm_drain *d)
 
 	rm_note("cpu %u: subbufs=%llu records=%llu bytes=%llu first_seq=%llu next_seq=%llu "
 		"gaps=%llu gap_records=%llu backwards=%llu bad_frame=%llu bad_type=%llu "
-		"bad_cpu=%llu bad_csum=%llu bad_fill=%llu tail_bytes=%llu "
+		"bad_cpu=%llu bad_csum=%llu bad_fill=%llu bad_content_end=%llu "
+		"data_bytes=%llu printf_records=%llu unaligned_content_ends=%llu "
 		"hdr_checks=%llu hdr_violations=%llu flushed_sbs=%llu flushed_partial=%llu "
-		"drops_sbs=%llu last_hdr_dropped=%llu open_subbuf_peeks=%llu open_not_final=%llu "
-		"ts_errors=%llu ts_backwards=%llu",
+		"drops_sbs=%llu last_hdr_discarded=%llu last_hdr_rejected=%llu "
+		"open_subbuf_peeks=%llu open_not_final=%llu ts_errors=%llu ts_backwards=%llu",
 		d->cpu, (unsigned long long)d->subbufs,
 		(unsigned long long)st->records, (unsigned long long)st->bytes,
 		(unsigned long long)st->first_seq,
@@ -1039,13 +1379,17 @@ static inline void rm_drain_print(const struct rm_drain *d)
 		(unsigned long long)st->bad_cpu,
 		(unsigned long long)st->bad_csum,
 		(unsigned long long)st->bad_fill,
-		(unsigned long long)st->tail_bytes,
+		(unsigned long long)st->bad_end,
+		(unsigned long long)st->data_bytes,
+		(unsigned long long)st->printf_records,
+		(unsigned long long)st->unaligned_ends,
 		(unsigned long long)d->hdr_checks,
 		(unsigned long long)d->hdr_violations,
 		(unsigned long long)d->flushed_sbs,
 		(unsigned long long)d->flushed_partial,
 		(unsigned long long)d->drops_sbs,
 		(unsigned long long)d->last_hdr_dropped,
+		(unsigned long long)d->last_hdr_rejected,
 		(unsigned long long)d->open_peeks,
 		(unsigned long long)d->open_not_final,
 		(unsigned long long)d->ts_errors,
@@ -1056,19 +1400,33 @@ static inline void rm_drain_print(const struct rm_drain *d)
 
 struct lg_cpu_status {
 	unsigned int cpu;
-	uint64_t attempts, written, dropped;
+	uint64_t attempts, written, dropped, rejected;
+	/* lossless waits for space (0 from load generators without them) */
+	uint64_t waits, sleeps, wait_us, cpu_us;
 };
 
 struct lg_status {
 	bool running;
 	unsigned int n;
 	struct lg_cpu_status cpu[RM_MAXCPU];
-	uint64_t attempts, written, dropped; /* the "total" line */
+	uint64_t attempts, written, dropped, rejected; /* the "total" line */
 };
+
+/*
+ * The load generator's control: its sysfs parameters `run` (write 1 to
+ * start, 0 to stop; works without debugfs and under lockdown) and
+ * `status` when the module has them, else the debugfs control/status of
+ * older builds.
+ */
+static inline bool lg_sysfs(void)
+{
+	return access(LG_PARAMS "/run", F_OK) == 0;
+}
 
 static inline bool lg_present(void)
 {
-	return access(LG_DIR "/control", W_OK) == 0;
+	return lg_sysfs() ? access(LG_PARAMS "/run", W_OK) == 0 :
+			    access(LG_DIR "/control", W_OK) == 0;
 }
 
 static inline void lg_set(const char *param, const char *value)
@@ -1090,51 +1448,78 @@ static inline void lg_setu(const char *param, unsigned long long v)
 	lg_set(param, buf);
 }
 
-static inline void lg_control(const char *cmd)
+static inline void lg_control(bool start)
 {
-	int err = rm_write_text(LG_DIR "/control", cmd);
+	const char *path = lg_sysfs() ? LG_PARAMS "/run" : LG_DIR "/control";
+	const char *cmd = lg_sysfs() ? (start ? "1" : "0") : (start ? "start" : "stop");
+	int err = rm_write_text(path, cmd);
 
 	if (err)
-		rm_die("loadgen control '%s': %s", cmd, strerror(-err));
+		rm_die("loadgen %s (%s > %s): %s", start ? "start" : "stop", cmd, path,
+		       strerror(-err));
 }
 
 static inline void lg_start(void)
 {
-	lg_control("start");
+	lg_control(true);
 }
 
 static inline void lg_stop(void)
 {
-	lg_control("stop");
+	lg_control(false);
+}
+
+/* The number after " KEY " in a status line, if there is one. */
+static inline bool lg_field(const char *line, const char *key, uint64_t *v)
+{
+	char pat[40];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), " %s ", key);
+	p = strstr(line, pat);
+	if (!p)
+		return false;
+	*v = strtoull(p + strlen(pat), NULL, 10);
+	return true;
 }
 
 static inline void lg_read_status(struct lg_status *st)
 {
+	const char *path = lg_sysfs() ? LG_PARAMS "/status" : LG_DIR "/status";
 	char buf[8192], *line, *save = NULL;
 	int err;
 
 	memset(st, 0, sizeof(*st));
-	err = rm_read_text(LG_DIR "/status", buf, sizeof(buf));
+	err = rm_read_text(path, buf, sizeof(buf));
 	if (err)
-		rm_die("read " LG_DIR "/status: %s", strerror(-err));
+		rm_die("read %s: %s", path, strerror(-err));
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char state[32];
 		unsigned int c;
-		unsigned long long a, w, d;
+		unsigned long long a, w, d, r = 0;
 
+		/* "rejected N" is optional (older load generators lack it). */
 		if (sscanf(line, "state %31s", state) == 1) {
 			st->running = strcmp(state, "running") == 0;
-		} else if (sscanf(line, "cpu %u attempts %llu written %llu dropped %llu",
-				  &c, &a, &w, &d) == 4) {
+		} else if (sscanf(line, "cpu %u attempts %llu written %llu dropped %llu rejected %llu",
+				  &c, &a, &w, &d, &r) >= 4) {
+			struct lg_cpu_status cs = { c, a, w, d, r, 0, 0, 0, 0 };
+
 			if (st->n >= RM_MAXCPU)
 				rm_die("loadgen status: too many cpu lines");
-			st->cpu[st->n++] = (struct lg_cpu_status){ c, a, w, d };
-		} else if (sscanf(line, "total attempts %llu written %llu dropped %llu",
-				  &a, &w, &d) == 3) {
+			/* The wait figures, where the load generator has them. */
+			lg_field(line, "waits", &cs.waits);
+			lg_field(line, "sleeps", &cs.sleeps);
+			lg_field(line, "wait_us", &cs.wait_us);
+			lg_field(line, "cpu_us", &cs.cpu_us);
+			st->cpu[st->n++] = cs;
+		} else if (sscanf(line, "total attempts %llu written %llu dropped %llu rejected %llu",
+				  &a, &w, &d, &r) >= 3) {
 			st->attempts = a;
 			st->written = w;
 			st->dropped = d;
+			st->rejected = r;
 		}
 	}
 }
@@ -1155,7 +1540,7 @@ static inline struct lg_cpu_status lg_cpu(const struct lg_status *st,
 	for (unsigned int i = 0; i < st->n; i++)
 		if (st->cpu[i].cpu == cpu)
 			return st->cpu[i];
-	return (struct lg_cpu_status){ cpu, 0, 0, 0 };
+	return (struct lg_cpu_status){ cpu, 0, 0, 0, 0, 0, 0, 0, 0 };
 }
 
 /* Wait until loadgen's state is idle (count or duration reached). */

@@ -2,7 +2,9 @@
 # Smoke test of kmod/: relaymap.ko with a small channel, the load generator
 # writes a fixed count per CPU through every method (lossless, so nothing
 # is dropped even though nobody reads), drop mode counts every refused
-# record, status is exact, bad parameters are refused, both modules unload.
+# record, status is exact, an unbounded run keeps going until stopped, bad
+# parameters are refused (sub-buffers not a whole number of pages too),
+# both modules unload.
 # timeout: 180
 . /relaymap/lib.sh
 
@@ -65,22 +67,37 @@ for m in api relay_write; do
 	lg_load count=2000 mode=drop
 done
 
-# Unbounded run: stop must end it; bad parameters must be refused.
+# Unbounded run: it keeps writing until stopped; stop must end it; bad
+# parameters must be refused.
 lg_set count 0
 lg_set mode lossless
 lg_start
-sleep 0.2
+# (The 8 KiB ring nobody reads fills up: the lossless writers then wait.)
+i=0
+until [ "$(lg_stat attempts total)" -gt 0 ]; do
+	i=$((i + 1))
+	[ "$i" -gt 100 ] && { lg_status; fail "unbounded run made no attempt in 10 s"; }
+	sleep 0.1
+done
 assert_eq "$(lg_status | awk '$1 == "state" { print $2 }')" running "state while running"
 lg_stop
 assert_eq "$(lg_status | awk '$1 == "state" { print $2 }')" idle "state after stop"
 lg_set record_size 20
-echo start >"$LG_DEBUGFS/control" 2>/dev/null && fail "record_size 20 accepted"
+if (lg_start) >/dev/null 2>&1; then
+	lg_stop
+	fail "record_size 20 accepted"
+fi
 lg_set record_size 64
 rm_unload
 
-# Bad relaymap parameters are refused at load.
-insmod "$RM_KO" subbuf_size=100 2>/dev/null && fail "subbuf_size=100 accepted"
-insmod "$RM_KO" n_subbufs=1 2>/dev/null && fail "n_subbufs=1 accepted"
+# Bad relaymap parameters are refused at load: sub-buffers must be whole
+# pages now (ABI 2), at least 2 of them.
+for bad in subbuf_size=100 subbuf_size=4097 subbuf_size=12296 subbuf_size=6144 n_subbufs=1; do
+	if insmod "$RM_KO" "$bad" 2>/dev/null; then
+		rm_unload
+		fail "relaymap loaded with $bad"
+	fi
+done
 grep -q '^relaymap ' /proc/modules && fail "relaymap loaded after bad parameters"
 
 echo "ok: loadgen wrote exact counts through all four methods, drops counted"

@@ -1,9 +1,12 @@
 #!/bin/sh
-# GET_INFO reports what the channel was made with (abi_version, header_size
-# 64, flags, geometry from the module parameters, alloc_size =
-# PAGE_ALIGN(subbuf_size * n_subbufs), name, nr_cpu_ids, cpu_mask = online
-# CPUs = the cpu<N> files); GET_STATS per CPU matches GET_CURSOR and the
-# load generator, and the all-CPU total is the sum of the CPUs.
+# GET_VERSION is 2 and LIST names the channel (/dev/relaymap); GET_INFO
+# reports what the channel was made with (abi_version 2, header_size 112,
+# flags, geometry from the module parameters, page_size, alloc_size =
+# subbuf_size * n_subbufs, max_data_size = max_record_size - 16, a uuid,
+# name, nr_cpu_ids, cpu_mask = online CPUs = the debugfs cpu<N> files);
+# GET_CURSORS matches GET_CURSOR (holder: this process); GET_STATS per
+# CPU matches GET_CURSOR and the load generator (bytes_written = data
+# bytes, nothing rejected), and the all-CPU total is the sum of the CPUs.
 # timeout: 180
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -15,11 +18,11 @@ rmck_info -n info --subbuf-size 16384 --n-subbufs 8 --stats 1000 ||
 	fail "rmck_info on info (16384 x 8, no-overwrite)"
 rm_unload
 
-# Odd geometry (36888 bytes -> alloc_size 40960) in overwrite mode.
-rm_load name=odd subbuf_size=12296 n_subbufs=3 overwrite=1
+# Odd geometry (3 pages x 3 = 36864 bytes) in overwrite mode.
+rm_load name=odd subbuf_size=12288 n_subbufs=3 overwrite=1
 lg_load channel=odd
-rmck_info -n odd --subbuf-size 12296 --n-subbufs 3 --overwrite 1 --stats 5000 ||
-	fail "rmck_info on odd (12296 x 3, overwrite)"
+rmck_info -n odd --subbuf-size 12288 --n-subbufs 3 --overwrite 1 --stats 5000 ||
+	fail "rmck_info on odd (12288 x 3, overwrite)"
 rm_unload
 
 # The longest name (63 characters) is reported whole and NUL-terminated;

@@ -1,9 +1,14 @@
 #!/bin/sh
-# Argument validation of the control ioctls: bad cpu -> EINVAL (GET_CURSOR,
-# PUT_CONSUMED, FLUSH, GET_STATS), PUT_CONSUMED count 0 / beyond produced /
-# 64-bit wrap -> EINVAL with the cursor unchanged, size below v1 -> EINVAL,
-# larger size accepted without writing past the struct, outputs zeroed,
-# bad pointer -> EFAULT, unknown ioctl numbers -> ENOTTY.
+# Argument validation of every ioctl on every kind of fd (/dev/relaymap,
+# channel fd, consumer fd, debugfs control): bad cpu -> EINVAL (GET_CURSOR,
+# FLUSH, GET_STATS, OPEN_CONSUMER), ignored on a consumer fd; PUT_CONSUMED
+# count 0 / beyond produced / 64-bit wrap / reserved set -> EINVAL with the
+# cursor unchanged, on a channel fd or the control file -> EPERM;
+# OPEN_CHANNEL unknown name ENOENT, flags EINVAL; OPEN_CONSUMER flags,
+# nr_fds/fds misuse EINVAL, bad fds pointer EFAULT (nothing claimed), held
+# EBUSY; LIST counts; size below the first version -> EINVAL; NULL or bad
+# pointer -> EFAULT; outputs zeroed; an ioctl of another fd kind and
+# unknown numbers -> ENOTTY.
 # timeout: 120
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh

@@ -1,7 +1,9 @@
 #!/bin/sh
-# RESET: EBUSY while the load generator runs (stream undisturbed); after
-# lg_stop it empties every buffer (cursors and counters 0, resets counted,
-# poll idle) and the next data starts at sub-buffer seq 0, complete.
+# RESET: EBUSY while the load generator runs (with and without consumer
+# fds) and while any consumer fd is open (writers stopped), stream
+# undisturbed; with only channel fds open it empties every buffer (cursors
+# and counters 0, resets counted, a new uuid, poll idle) and the next data
+# starts at sub-buffer seq 0 with the new uuid, complete.
 # timeout: 180
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh

@@ -1,8 +1,9 @@
 #!/bin/sh
 # FLUSH while writers run at 1000 records/s per CPU: every FLUSH(cpu) that
 # finds data publishes exactly one more sub-buffer before returning, its
-# header has RELAYMAP_SB_FLUSHED and 0 < payload_size < subbuf_size -
-# header_size; the stream stays complete; an idle FLUSH produces nothing.
+# header has RELAYMAP_SB_FLUSHED, events in it and room left for another
+# record (content_size in bits); the stream stays complete; an idle FLUSH
+# produces nothing.
 # timeout: 200
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh

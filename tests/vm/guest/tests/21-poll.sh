@@ -1,5 +1,5 @@
 #!/bin/sh
-# poll() on a CPU file: a reader blocked in poll wakes up when a sub-buffer
+# poll() on a consumer fd: a reader blocked in poll wakes up when a sub-buffer
 # is produced (loadgen at 2000 records/s per CPU, 10 wakeups per CPU),
 # reports POLLIN while data is pending, and times out when nothing is
 # written and everything is consumed.

@@ -1,10 +1,13 @@
 #!/bin/sh
-# CPU hotplug: relaymap loaded while cpu1 is offline has no cpu1 file and
-# GET_INFO's cpu_mask is {0}; the channel works on cpu0 alone (FLUSH(all)
-# included); when cpu1 comes online its file appears, GET_INFO reports it and
-# both CPUs stream losslessly; offlining cpu1 again keeps its buffer (GET_INFO
-# still reports it) and the channel keeps working after it is back; a
-# partial sub-buffer of cpu1 taken offline is closed by FLUSH(all) from cpu0.
+# CPU hotplug: relaymap loaded while cpu1 is offline has no cpu1 buffer
+# (no debugfs cpu1 file, GET_INFO's cpu_mask is {0}, OPEN_CONSUMER(ALL)
+# gives -1 for it); the channel works on cpu0 alone (FLUSH(all) included);
+# when cpu1 comes online its buffer and file appear, GET_INFO reports it,
+# OPEN_CONSUMER(ALL) claims it and both CPUs stream losslessly; offlining
+# cpu1 again keeps its buffer (GET_INFO still reports it, it can still be
+# claimed and drained) and the channel keeps working after it is back; a
+# partial sub-buffer of cpu1 taken offline is closed by FLUSH(all) from
+# cpu0.
 # timeout: 240
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh

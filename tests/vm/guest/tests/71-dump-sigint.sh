@@ -6,7 +6,9 @@
 # is in the dump, seq continuous from 0 without a gap, then the loadgen is
 # stopped. Also SIGTERM behaves like SIGINT.
 # Volumes are bounded by counts and output size, never by time: a faster
-# machine must not fill /tmp (CI once wrote 480 MB in 2 s here).
+# machine must not fill /tmp (CI once wrote 480 MB in 2 s here). The
+# channel is opened by name; every start waits for the dumper's readiness
+# line (signal handlers installed, every CPU claimed), never a fixed sleep.
 # timeout: 300
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -27,9 +29,7 @@ rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=128 mode=lossless count=250000
 
 echo "--- 1: loadgen stops, then SIGINT"
-relaymap-dump "$(rm_dir dump)" -o /tmp/d1 2>/tmp/d1.err &
-pid=$!
-sleep 0.3
+dump_start /tmp/d1.err dump -o /tmp/d1
 lg_start
 lg_wait_idle 60
 lg_status >/tmp/s1
@@ -44,9 +44,7 @@ echo "--- 2: SIGINT during full-speed load"
 rm_unload
 rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=128 mode=lossless
-relaymap-dump "$(rm_dir dump)" -o /tmp/d2 2>/tmp/d2.err &
-pid=$!
-sleep 0.3
+dump_start /tmp/d2.err dump -o /tmp/d2
 lg_start
 wait_bytes /tmp/d2 65536 3 # 64 MiB dumped, or 3 s
 lg_status >/tmp/s2
@@ -63,9 +61,7 @@ echo "--- 3: SIGTERM"
 rm_unload
 rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=64 mode=lossless count=50000
-relaymap-dump "$(rm_dir dump)" -o /tmp/d3 2>/tmp/d3.err &
-pid=$!
-sleep 0.3
+dump_start /tmp/d3.err dump -o /tmp/d3
 lg_start
 lg_wait_idle 60
 lg_status >/tmp/s3

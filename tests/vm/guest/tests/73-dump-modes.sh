@@ -1,6 +1,8 @@
 #!/bin/sh
 # Low rate + --flush-interval: partial sub-buffers reach the files while the
-# loadgen still runs; merged stdout (`-o -`) verified; --rotate; --raw.
+# loadgen still runs; merged stdout (`-o -`) verified; --rotate; --raw;
+# read-copy (the read() baseline) through the consumer fds. The channel is
+# opened by name; every start waits for the dumper's readiness line.
 # timeout: 300
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -8,17 +10,23 @@
 rm_load name=dump subbuf_size=262144 n_subbufs=8
 
 echo "--- low rate, --flush-interval 200ms"
-lg_load channel=dump record_size=64 mode=lossless rate=200 duration_ms=3000
-relaymap-dump "$(rm_dir dump)" -o /tmp/lr --flush-interval 200ms 2>/tmp/lr.err &
-pid=$!
-sleep 0.3
+# 200 records/s per CPU until stopped: far less than one 256 KiB sub-buffer
+# in the time the test waits, so only the flushes bring records out.
+lg_load channel=dump record_size=64 mode=lossless rate=200
+dump_start /tmp/lr.err dump -o /tmp/lr --flush-interval 200ms
 lg_start
-sleep 1.5
-# 1.5 s at 200 records/s: far less than one 256 KiB sub-buffer, yet on disk.
-n=$(cat /tmp/lr/cpu*.out | wc -c)
-echo "after 1.5 s: $n bytes on disk"
-[ "$n" -ge 6400 ] || fail "partial sub-buffers did not reach the files ($n bytes)"
-lg_wait_idle 120
+# 6400 bytes = 100 records, on disk within 20 s while the loadgen runs.
+_i=0
+while :; do
+	n=$(cat /tmp/lr/cpu*.out | wc -c)
+	[ "$n" -lt 6400 ] || break
+	_i=$((_i + 1))
+	[ "$_i" -le 200 ] || fail "partial sub-buffers did not reach the files ($n bytes after 20 s)"
+	sleep 0.1
+done
+echo "after $((_i / 10)).$((_i % 10)) s: $n bytes on disk"
+lg_status | grep -q '^state running' || fail "the load generator stopped before the check"
+lg_stop
 lg_status >/tmp/s
 kill -INT "$pid"
 dump_wait "$pid" "" /tmp/lr.err
@@ -28,9 +36,9 @@ echo "--- merged stdout"
 rm_unload
 rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=96 mode=lossless count=50000
-relaymap-dump "$(rm_dir dump)" -o - >/tmp/merged.bin 2>/tmp/m.err &
-pid=$!
-sleep 0.3
+DUMP_OUT=/tmp/merged.bin
+dump_start /tmp/m.err dump -o -
+DUMP_OUT=
 lg_start
 lg_wait_idle 120
 lg_status >/tmp/s
@@ -44,9 +52,7 @@ echo "--- --rotate 1M"
 rm_unload
 rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=64 mode=lossless count=60000
-relaymap-dump "$(rm_dir dump)" -o /tmp/rot --rotate 1M 2>/tmp/r.err &
-pid=$!
-sleep 0.3
+dump_start /tmp/r.err dump -o /tmp/rot --rotate 1M
 lg_start
 lg_wait_idle 120
 lg_status >/tmp/s
@@ -64,14 +70,30 @@ echo "--- --raw is byte-identical to records mode for framed data"
 rm_unload
 rm_load name=dump subbuf_size=65536 n_subbufs=8
 lg_load channel=dump record_size=64 mode=lossless count=20000
-relaymap-dump "$(rm_dir dump)" -o /tmp/raw --raw 2>/tmp/raw.err &
-pid=$!
-sleep 0.3
+dump_start /tmp/raw.err dump -o /tmp/raw --raw
 lg_start
 lg_wait_idle 120
 lg_status >/tmp/s
 kill -INT "$pid"
 dump_wait "$pid" "with --raw" /tmp/raw.err
 check_verify /tmp/raw --loadgen-status /tmp/s
+
+echo "--- read-copy: read() of each CPU's consumer fd"
 rm_unload
-echo "ok: flush interval, merged stream, rotation, raw"
+rm_load name=dump subbuf_size=65536 n_subbufs=8
+# 4000 x 64 bytes per CPU fit the 8 x 64 KiB buffer: no consumer needed.
+lg_load channel=dump record_size=64 mode=lossless count=4000
+lg_start
+lg_wait_idle 60
+relaymap-dump read-copy dump -o /tmp/rc --drain 2>/tmp/rc.err
+rc=$?
+cat /tmp/rc.err
+[ "$rc" = 0 ] || fail "read-copy exited $rc"
+grep -q '^read-copy: .* MB/s' /tmp/rc.err || fail "read-copy: no summary"
+ls -l /tmp/rc
+for f in /tmp/rc/cpu*.read; do
+	# 3 of the 4 sub-buffers per CPU are closed (the 4th is open).
+	[ "$(wc -c <"$f")" -ge 131072 ] || fail "$f: $(wc -c <"$f") bytes, want the closed sub-buffers"
+done
+rm_unload
+echo "ok: flush interval, merged stream, rotation, raw, read-copy"

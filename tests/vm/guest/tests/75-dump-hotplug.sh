@@ -6,7 +6,9 @@
 # on stderr, and dumps it: (1) to cpu1.out, (2) into the merged stream
 # (-o -). The load generator (lossless, a fixed count per CPU) runs on both
 # CPUs; after SIGINT `relaymap-dump verify --loadgen-status` requires every
-# record of both CPUs, byte-exact. Control ops per sub-buffer are printed.
+# record of both CPUs, byte-exact. The channel is opened by name; the new
+# CPU is claimed by the running dumper (one more consumer fd and mapping).
+# Control ioctls per sub-buffer are printed.
 # timeout: 300
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
@@ -32,25 +34,23 @@ run_case() {
 	[ -e "$d/cpu1" ] && fail "$d/cpu1 exists although cpu1 was offline at load"
 	lg_load channel=hp record_size=128 mode=lossless count=50000
 	if [ "$out" = - ]; then
-		relaymap-dump "$d" -o - --stats-json "/tmp/$name.json" >"/tmp/$name.bin" 2>"/tmp/$name.err" &
+		DUMP_OUT=/tmp/$name.bin
+		dump_start "/tmp/$name.err" hp -o - --stats-json "/tmp/$name.json"
+		DUMP_OUT=
 		dump=/tmp/$name.bin
 		dest="the merged stream"
 	else
-		relaymap-dump "$d" -o "$out" --stats-json "/tmp/$name.json" 2>"/tmp/$name.err" &
+		dump_start "/tmp/$name.err" hp -o "$out" --stats-json "/tmp/$name.json"
 		dump=$out
 		dest=$out/cpu1.out
 	fi
-	pid=$!
-	# The channel is open (on cpu0 alone) once cpu0's buffer is mapped.
-	_i=0
-	until grep -q "$d/cpu0" "/proc/$pid/maps" 2>/dev/null; do
-		kill -0 "$pid" 2>/dev/null || { cat "/tmp/$name.err"; fail "$name: relaymap-dump died at start"; }
-		sleep 0.1
-		_i=$((_i + 1))
-		[ "$_i" -lt 300 ] || fail "$name: relaymap-dump did not map $d/cpu0 within 30 s"
-	done
+	# The dumper holds cpu0 alone: one consumer mapping.
+	assert_eq "$(grep -c 'relaymap-consumer' "/proc/$pid/maps")" 1 "$name: buffer mappings before cpu1 came online"
 	echo 1 >"$on" || fail "echo 1 > $on"
 	[ -e "$d/cpu1" ] || fail "$d/cpu1 did not appear when cpu1 came online"
+	# The dumper claims it within about a second (it says so on stderr).
+	wait_line "/tmp/$name.err" '^relaymap-dump: cpu1 came online' 30 "$pid"
+	assert_eq "$(grep -c 'relaymap-consumer' "/proc/$pid/maps")" 2 "$name: buffer mappings after cpu1 came online"
 	lg_start
 	lg_wait_idle 120
 	lg_status >"/tmp/$name.status"
@@ -70,7 +70,7 @@ run_case() {
 		fail "$name: verify: want $total records, 0 lost, 0 corrupt"
 	ops=$(sed -n 's/^  "control_ops": \([0-9]*\),$/\1/p' "/tmp/$name.json")
 	sbs=$(sed -n 's/^  "subbufs": \([0-9]*\),$/\1/p' "/tmp/$name.json")
-	echo "$name: $ops control ops for $sbs sub-buffers"
+	echo "$name: $ops control ioctls for $sbs sub-buffers"
 	rm_unload
 }
 
