@@ -111,6 +111,14 @@ mod records;
 mod types;
 mod walker;
 
+/// Internals for tests/fuzz only (`--cfg fuzzing`, set by cargo-fuzz); not
+/// API, not built otherwise.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::walker::{plan, read_copy, read_stable, Copied, Geometry, Plan, Region};
+}
+
 #[cfg(feature = "tokio")]
 pub use async_reader::AsyncCpuReader;
 pub use backend::{Backend, ConsumerBackend};

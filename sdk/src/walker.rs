@@ -25,7 +25,7 @@ pub enum Mode {
 
 /// Geometry of one CPU buffer, as checked at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
+pub struct Geometry {
     pub subbuf_size: u64,
     pub n_subbufs: u64,
     pub page_size: u64,
@@ -85,7 +85,7 @@ impl SubbufHeader {
 /// by itself: [`Region::slice`] is `unsafe` and its callers say why the
 /// bytes are stable.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Region {
+pub struct Region {
     ptr: *const u8,
     len: usize,
 }
@@ -186,7 +186,7 @@ impl Region {
 /// What to read for one CPU, given a cursor: `[start, end)`, and how many
 /// sub-buffers before `start` were lapped (overwrite mode only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub struct Plan {
     pub start: u64,
     pub end: u64,
     pub lapped: u64,
@@ -195,7 +195,7 @@ pub(crate) struct Plan {
 /// The sub-buffers worth reading after `next` when the kernel says
 /// `produced`. In overwrite mode only the `n_subbufs - 1` before `produced`
 /// can still be valid (the slot of `produced` itself is being written).
-pub(crate) fn plan(next: u64, produced: u64, n_subbufs: u64, mode: Mode) -> Plan {
+pub fn plan(next: u64, produced: u64, n_subbufs: u64, mode: Mode) -> Plan {
     if produced <= next {
         return Plan {
             start: next,
@@ -286,7 +286,7 @@ fn read_fields(
 /// range of the packet (header, events, page padding) inside the region.
 /// The caller may make a slice of that range: the kernel does not write the
 /// sub-buffer again until it is consumed.
-pub(crate) fn read_stable(
+pub fn read_stable(
     r: &Region,
     geo: &Geometry,
     cpu: u32,
@@ -318,7 +318,7 @@ pub(crate) fn read_stable(
 
 /// Outcome of reading one sub-buffer in overwrite mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Copied {
+pub enum Copied {
     /// Copied and validated: the header, and the packet's range in `dst`.
     Ok(SubbufHeader, Range<usize>),
     /// The kernel lapped it (before or during the copy).
@@ -330,7 +330,7 @@ pub(crate) enum Copied {
 /// Overwrite mode: copies the packet of sub-buffer `seq` into `dst` and
 /// validates it with the seqlock of the ABI (commit + seq before and after
 /// the copy). On anything but `Copied::Ok`, `dst` is truncated back.
-pub(crate) fn read_copy(
+pub fn read_copy(
     r: &Region,
     geo: &Geometry,
     cpu: u32,

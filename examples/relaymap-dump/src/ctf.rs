@@ -305,7 +305,10 @@ impl Packet {
         let u64_at = |o: usize| u64::from_ne_bytes(h[o..o + 8].try_into().expect("8 bytes"));
         let magic = u32_at(off::MAGIC);
         if magic != abi::RELAYMAP_CTF_MAGIC {
-            return Err(format!("magic {magic:#x}, not {:#x}", abi::RELAYMAP_CTF_MAGIC));
+            return Err(format!(
+                "magic {magic:#x}, not {:#x}",
+                abi::RELAYMAP_CTF_MAGIC
+            ));
         }
         let seq = u64_at(off::PACKET_SEQ_NUM);
         let commit = u64_at(off::COMMIT);
@@ -319,7 +322,9 @@ impl Packet {
         let header_size = usize::from(u16_at(off::HEADER_SIZE));
         let (cs, ps) = (u64_at(off::CONTENT_SIZE), u64_at(off::PACKET_SIZE));
         if cs % 8 != 0 || ps % 8 != 0 {
-            return Err(format!("content_size {cs} / packet_size {ps} bits: not whole bytes"));
+            return Err(format!(
+                "content_size {cs} / packet_size {ps} bits: not whole bytes"
+            ));
         }
         let (content_size, packet_size) = ((cs / 8) as usize, (ps / 8) as usize);
         if header_size < abi::SUBBUF_HEADER_SIZE

@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use relaymap::{ChannelInfo, Records};
+use relaymap::ChannelInfo;
 
 use crate::ctf::{self, Packet};
 use crate::error::Failure;
@@ -41,7 +41,11 @@ pub fn parse_cpu_file(name: &str) -> Option<(u32, u32)> {
     let cpu = c.parse::<u32>().ok()?;
     let index = match tail {
         "" => 0,
-        t => t.strip_prefix('.')?.parse::<u32>().ok().filter(|i| *i > 0)?,
+        t => t
+            .strip_prefix('.')?
+            .parse::<u32>()
+            .ok()
+            .filter(|i| *i > 0)?,
     };
     Some((cpu, index))
 }
@@ -83,8 +87,7 @@ fn out_err(path: &Path, source: std::io::Error) -> Failure {
 
 /// Scans a data file: the end of its last whole packet and that packet's
 /// seq. A packet counts as whole when its header is valid, of this trace
-/// (`uuid`) and CPU, all of its `packet_size` bytes are in the file, and
-/// (the last one) its events walk cleanly.
+/// (`uuid`) and CPU, and all of its `packet_size` bytes are in the file.
 pub fn scan_file(
     path: &Path,
     uuid: &[u8; 16],
@@ -106,50 +109,22 @@ pub fn scan_file(
         last = Some((pos, pos + p.packet_size as u64, p));
         pos += p.packet_size as u64;
     }
-    // The last whole packet's events must walk (a packet whose bytes were
-    // not all written yet can have a valid header and size in the file
-    // only after a machine crash; checking it is cheap).
-    if let Some((start, end, p)) = last {
-        let mut buf = vec![0u8; p.content_size];
-        let ok = f.read_exact_at(&mut buf, start).is_ok()
-            && Records::new(p.payload(&buf)).all(|r| r.is_ok());
-        if !ok {
-            // Treat it as torn too: cut back to before it.
-            let (s2, seq2, _) = scan_prefix(&f, uuid, cpu, start)?;
-            return Ok((s2, seq2, len - s2));
-        }
+    // Only the header and the size are checked: a packet is written in one
+    // write with its header, and after a machine crash a file system in
+    // ordered mode does not show a size beyond the data that reached the
+    // disk. (Its events are not walked: a raw writer's channel has none.)
+    if let Some((_, end, p)) = last {
         return Ok((end, Some(p.seq), len - end));
     }
     Ok((0, None, len))
 }
 
-/// Like [`scan_file`] but only the first `limit` bytes, headers only.
-fn scan_prefix(
-    f: &File,
-    uuid: &[u8; 16],
-    cpu: u32,
-    limit: u64,
-) -> Result<(u64, Option<u64>, u64), Failure> {
-    let mut pos = 0u64;
-    let mut seq = None;
-    let mut hdr = [0u8; relaymap::abi::SUBBUF_HEADER_SIZE];
-    while pos + hdr.len() as u64 <= limit {
-        if f.read_exact_at(&mut hdr, pos).is_err() {
-            break;
-        }
-        let Ok(p) = Packet::parse(&hdr) else { break };
-        if &p.uuid != uuid || p.cpu != cpu || pos + p.packet_size as u64 > limit {
-            break;
-        }
-        seq = Some(p.seq);
-        pos += p.packet_size as u64;
-    }
-    Ok((pos, seq, limit - pos))
-}
-
 /// Files in `dir` that this dumper writes: `metadata` and data files, per
 /// CPU sorted by index.
-fn our_files(dir: &Path) -> Result<(bool, Vec<(u32, u32, PathBuf)>, Vec<String>), Failure> {
+/// (has `metadata`, data files as (cpu, index, path), other names).
+type Listing = (bool, Vec<(u32, u32, PathBuf)>, Vec<String>);
+
+fn our_files(dir: &Path) -> Result<Listing, Failure> {
     let mut meta = false;
     let mut data = Vec::new();
     let mut other = Vec::new();
@@ -268,9 +243,9 @@ pub fn prepare(dir: &Path, info: &ChannelInfo, force: bool) -> Result<Start, Fai
             // The newest file with a whole packet holds the CPU's last seq;
             // newer files (created by a rotation, then a crash) are empty
             // or torn: they are cut and written to next.
-            let (last_index, last_path) = files.last().cloned().expect("non-empty");
+            let last_index = files.last().map_or(0, |(i, _)| *i);
             r.index = last_index;
-            for (k, (idx, p)) in files.iter().enumerate().rev() {
+            for (idx, p) in files.iter().rev() {
                 let (end, seq, torn) = scan_file(p, &info.uuid, cpu)?;
                 if *idx == last_index {
                     r.size = end;
@@ -296,9 +271,7 @@ pub fn prepare(dir: &Path, info: &ChannelInfo, force: bool) -> Result<Start, Fai
                     r.next_seq = Some(s + 1);
                     break;
                 }
-                let _ = k;
             }
-            let _ = last_path;
             start.cpus.insert(cpu, r);
         }
         return Ok(start);
@@ -349,7 +322,11 @@ pub fn prepare(dir: &Path, info: &ChannelInfo, force: bool) -> Result<Start, Fai
     }
     for (_, _, p) in &data {
         fs::remove_file(p).map_err(|e| out_err(p, e))?;
-        removed.push(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        removed.push(
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
     }
     if !removed.is_empty() {
         start.notes.push(format!(
@@ -393,6 +370,9 @@ mod tests {
         assert_eq!(parse_cpu_file("cpu1.read"), None);
         assert_eq!(parse_cpu_file("metadata"), None);
         assert_eq!(cpu_file(Path::new("d"), 2, 0), PathBuf::from("d/cpu2.out"));
-        assert_eq!(cpu_file(Path::new("d"), 2, 4), PathBuf::from("d/cpu2.out.4"));
+        assert_eq!(
+            cpu_file(Path::new("d"), 2, 4),
+            PathBuf::from("d/cpu2.out.4")
+        );
     }
 }

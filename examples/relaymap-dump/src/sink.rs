@@ -247,7 +247,12 @@ pub struct CpuFile {
 
 impl CpuFile {
     /// Syncs the current file and starts the next one (`cpuN.out.K+1`).
-    fn rotate(&mut self, dir: &Path, direct: &mut bool, notes: &mut Vec<String>) -> Result<(), Failure> {
+    fn rotate(
+        &mut self,
+        dir: &Path,
+        direct: &mut bool,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Failure> {
         self.file
             .sync_all()
             .map_err(|e| Failure::write(self.path.clone(), e))?;
@@ -418,7 +423,8 @@ impl Sink {
                     None => (0, 0, None, Vec::new()),
                 };
                 let path = outdir::cpu_file(dir, cpu, index);
-                let (file, fdirect) = open_data(&path, size > 0 || !files.is_empty(), direct, notes)?;
+                let (file, fdirect) =
+                    open_data(&path, size > 0 || !files.is_empty(), direct, notes)?;
                 if files.is_empty() {
                     files.push(path.clone());
                     outdir::sync_dir(dir)?;
@@ -482,7 +488,8 @@ impl Sink {
         };
         let rotate = *rotate;
         let out = &mut outs[idx];
-        let too_big = |pos: u64, len: usize| rotate.is_some_and(|r| pos > 0 && pos + len as u64 > r);
+        let too_big =
+            |pos: u64, len: usize| rotate.is_some_and(|r| pos > 0 && pos + len as u64 > r);
         let mut k = 0;
         while k < units.len() {
             if too_big(out.size, units[k].len()) {

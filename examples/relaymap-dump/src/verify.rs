@@ -109,7 +109,12 @@ impl CpuCheck {
     }
 
     /// One record of this CPU's stream (`file_cpu`: the file's CPU, if any).
-    fn record(&mut self, rec: &Record<'_>, file_cpu: Option<u32>, others: &mut BTreeMap<u32, CpuCheck>) {
+    fn record(
+        &mut self,
+        rec: &Record<'_>,
+        file_cpu: Option<u32>,
+        others: &mut BTreeMap<u32, CpuCheck>,
+    ) {
         if u32::from(rec.event_id) == abi::RELAYMAP_EVENT_PRINTF {
             self.text += 1;
             return;
@@ -158,7 +163,8 @@ enum Dump {
 
 /// Reads what `dump` is; a path that is no dump is a usage error (exit 2).
 fn open_dump(dump: &Path) -> Result<Dump, Failure> {
-    let md = std::fs::metadata(dump).map_err(|e| Failure::Usage(format!("{}: {e}", dump.display())))?;
+    let md =
+        std::fs::metadata(dump).map_err(|e| Failure::Usage(format!("{}: {e}", dump.display())))?;
     if !md.is_dir() {
         return Ok(Dump::Stream(dump.to_path_buf()));
     }
@@ -178,7 +184,8 @@ fn open_dump(dump: &Path) -> Result<Dump, Failure> {
         ))
     })?;
     let mut per: BTreeMap<u32, Vec<(u32, PathBuf)>> = BTreeMap::new();
-    let rd = std::fs::read_dir(dump).map_err(|e| Failure::Usage(format!("{}: {e}", dump.display())))?;
+    let rd =
+        std::fs::read_dir(dump).map_err(|e| Failure::Usage(format!("{}: {e}", dump.display())))?;
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
         if let Some((c, i)) = outdir::parse_cpu_file(&name) {
@@ -228,7 +235,8 @@ fn check_trace_cpu(
         let mut pos = 0u64;
         loop {
             let mut hdr = [0u8; abi::SUBBUF_HEADER_SIZE];
-            let n = read_full(&mut f, &mut hdr).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            let n = read_full(&mut f, &mut hdr)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
             if n == 0 {
                 break;
             }
@@ -236,7 +244,10 @@ fn check_trace_cpu(
             let torn = |c: &mut CpuCheck, why: &str| {
                 if newest {
                     c.torn += left;
-                    c.torn_at = Some(format!("{}: {left} bytes at offset {pos} ({why})", path.display()));
+                    c.torn_at = Some(format!(
+                        "{}: {left} bytes at offset {pos} ({why})",
+                        path.display()
+                    ));
                 } else {
                     c.corrupt += 1;
                     c.first_error.get_or_insert(format!(
@@ -273,7 +284,15 @@ fn check_trace_cpu(
             let got = read_full(&mut f, &mut buf[hdr.len()..])
                 .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
             if got < want {
-                torn(c, &format!("packet seq {} cut short: {} of {} bytes", p.seq, hdr.len() + got, p.packet_size));
+                torn(
+                    c,
+                    &format!(
+                        "packet seq {} cut short: {} of {} bytes",
+                        p.seq,
+                        hdr.len() + got,
+                        p.packet_size
+                    ),
+                );
                 break;
             }
             pos += p.packet_size as u64;
@@ -421,7 +440,10 @@ fn run(args: &VerifyArgs) -> Result<i32, Failure> {
         Dump::Trace(meta, groups) => {
             overwrite = meta.overwrite;
             if groups.is_empty() {
-                println!("{}: a trace without data files (cpuN.out)", args.dump.display());
+                println!(
+                    "{}: a trace without data files (cpuN.out)",
+                    args.dump.display()
+                );
             }
             for (cpu, files) in groups {
                 let mut c = cpus.remove(&cpu).unwrap_or_default();
@@ -433,7 +455,9 @@ fn run(args: &VerifyArgs) -> Result<i32, Failure> {
         Dump::Stream(path) => {
             let mut un = CpuCheck::default();
             let mut others: BTreeMap<u32, CpuCheck> = BTreeMap::new();
-            let r = for_each_record(std::slice::from_ref(&path), |rec| un.record(rec, None, &mut others));
+            let r = for_each_record(std::slice::from_ref(&path), |rec| {
+                un.record(rec, None, &mut others)
+            });
             if let Err(e) = r {
                 un.bad(format!("broken framing: {e}"));
             }

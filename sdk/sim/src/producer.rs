@@ -251,11 +251,11 @@ impl SimChannel {
     /// (no-overwrite) drops it and counts it ([`WriteOutcome::Dropped`]),
     /// data above `max_data_size` is rejected and counted.
     pub fn write_record(&self, cpu: u32, type_: u16, data: &[u8]) -> Result<WriteOutcome> {
-        self.write_event(
+        self.stamp_event(
             cpu,
             abi::RELAYMAP_EVENT_RECORD as u16,
             type_,
-            now_ns(),
+            None,
             data,
             true,
         )
@@ -283,11 +283,11 @@ impl SimChannel {
     /// a full buffer refuses the record *without* counting a drop
     /// ([`WriteOutcome::Full`]), too large data is refused without counting.
     pub fn try_write_record(&self, cpu: u32, type_: u16, data: &[u8]) -> Result<WriteOutcome> {
-        self.write_event(
+        self.stamp_event(
             cpu,
             abi::RELAYMAP_EVENT_RECORD as u16,
             type_,
-            now_ns(),
+            None,
             data,
             false,
         )
@@ -314,11 +314,11 @@ impl SimChannel {
     /// Writes a text record (`RELAYMAP_EVENT_PRINTF`, `RELAYMAP_REC_PRINTF`),
     /// like `relaymap_printf()`.
     pub fn write_printf(&self, cpu: u32, text: &str) -> Result<WriteOutcome> {
-        self.write_event(
+        self.stamp_event(
             cpu,
             abi::RELAYMAP_EVENT_PRINTF as u16,
             abi::RELAYMAP_REC_PRINTF as u16,
-            now_ns(),
+            None,
             text.as_bytes(),
             true,
         )
@@ -336,14 +336,33 @@ impl SimChannel {
         data: &[u8],
         count: bool,
     ) -> Result<WriteOutcome> {
+        self.stamp_event(cpu, event_id, type_, Some(ts_ns), data, count)
+    }
+
+    /// [`SimChannel::write_event`]; `ts_ns == None` stamps the record with
+    /// CLOCK_MONOTONIC once its room is reserved in the open sub-buffer
+    /// (under the CPU's lock), as the module does, so that per CPU every
+    /// record's time lies between its sub-buffer's timestamp_begin and
+    /// timestamp_end and records never go back in time (CTF readers rely on
+    /// both).
+    fn stamp_event(
+        &self,
+        cpu: u32,
+        event_id: u16,
+        type_: u16,
+        ts_ns: Option<u64>,
+        data: &[u8],
+        count: bool,
+    ) -> Result<WriteOutcome> {
         let size = abi::RECORD_HEADER_SIZE + data.len();
         let mut hdr = [0u8; abi::RECORD_HEADER_SIZE];
-        hdr[0..8].copy_from_slice(&ts_ns.to_ne_bytes());
         hdr[8..10].copy_from_slice(&event_id.to_ne_bytes());
         hdr[10..12].copy_from_slice(&type_.to_ne_bytes());
         hdr[12..16].copy_from_slice(&(data.len() as u32).to_ne_bytes());
         self.core
             .write_with(cpu, size, abi::RECORD_ALIGN, count, |dst| {
+                let ts = ts_ns.unwrap_or_else(now_ns);
+                hdr[0..8].copy_from_slice(&ts.to_ne_bytes());
                 // SAFETY: write_with hands out `size` writable bytes of the
                 // open sub-buffer (checked against its capacity), which no
                 // reader slices before the sub-buffer is committed.

@@ -26,6 +26,9 @@ write_qemu_script() {
 	local append="console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable watchdog_thresh=60"
 	append+=" rcupdate.rcu_cpu_stall_timeout=120 rmvm.mode=$mode rmvm.only=$only rmvm.timeout=$TEST_TIMEOUT"
 	append+=" rmvm.group=$group"
+	# RELAYMAP_VM_APPEND: extra kernel arguments for every boot of the run
+	# (e.g. a test's own knobs, such as 29-ioctl-fuzz's rmvm.fuzz_ioctls=N).
+	[ -z "${RELAYMAP_VM_APPEND:-}" ] || append+=" $RELAYMAP_VM_APPEND"
 	[ "$group" = main ] || append+=" ${group//,/ }"
 	# rmvm.disk=1: a virtio disk with a fresh ext4 file system (made by
 	# make_disk), mounted at /mnt/disk in the guest.

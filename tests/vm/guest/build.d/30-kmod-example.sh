@@ -35,8 +35,9 @@ cd "$W/checkout"
 "$IN_BUILD_ROOT" make -C kmod KDIR="$KDIR"
 "$IN_BUILD_ROOT" make -C kmod KDIR="$KDIR" install-dev DESTDIR="$W/root"
 dev="$W/root/usr/src/relaymap-$version"
-[ -f "$dev/include/relaymap/relaymap.h" ] && [ -f "$dev/include/relaymap/relaymap_abi.h" ] ||
-	{ echo "install-dev did not install the headers in $dev/include/relaymap" >&2; exit 1; }
+for f in relaymap.h relaymap_abi.h; do
+	[ -f "$dev/include/relaymap/$f" ] || { echo "install-dev did not install $dev/include/relaymap/$f" >&2; exit 1; }
+done
 [ -f "$dev/$KVER/Module.symvers" ] || { echo "install-dev did not install $dev/$KVER/Module.symvers" >&2; exit 1; }
 crcs() { awk '{ print $1, $2 }' "$1" | sort; }
 if [ "$(crcs "$dev/$KVER/Module.symvers")" != "$(crcs "$RELAYMAP_SYMVERS")" ]; then

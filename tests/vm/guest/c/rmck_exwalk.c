@@ -9,7 +9,10 @@
  * DIR holds cpuN.out files as `relaymap-dump NAME -o DIR` writes them (and
  * `relaymap-vmtest count --out DIR`): per CPU, that CPU's records in
  * order, each 8-byte aligned ({u64 ts_ns; u16 event_id; u16 type; u32
- * len;} + len bytes, in host order: include/relaymap_abi.h). The record
+ * len;} + len bytes, in host order: include/relaymap_abi.h), either as one
+ * stream of records or as whole CTF packets back to back (a file that
+ * starts with the packet magic: each packet a struct relaymap_subbuf_header,
+ * the records up to content_size / 8, zeros up to packet_size / 8). The record
  * formats are read from their description (kmod/examples/rmexample and
  * kmod/README.md), not from the modules' code:
  *
@@ -189,11 +192,10 @@ static void hello_record(const struct relaymap_record *r, const uint8_t *data,
 	       r->event_id, r->type, r->len);
 }
 
-static void walk_file(const char *path, unsigned int cpu, bool hello)
+/* Records in buf[off, len): one stream, or the events of one packet. */
+static void walk_records(const uint8_t *buf, size_t off, size_t len,
+			 const char *path, unsigned int cpu, bool hello)
 {
-	size_t len, off = 0;
-	uint8_t *buf = read_file(path, &len);
-
 	while (off < len) {
 		struct relaymap_record r;
 
@@ -212,6 +214,46 @@ static void walk_file(const char *path, unsigned int cpu, bool hello)
 		else
 			ex_record(cpu, &r, buf + off + sizeof(r), path, off);
 		off += rm_align8(sizeof(r) + r.len);
+	}
+}
+
+static uint64_t packets;
+
+static void walk_file(const char *path, unsigned int cpu, bool hello)
+{
+	size_t len, off = 0;
+	uint8_t *buf = read_file(path, &len);
+	uint32_t magic = 0;
+
+	if (len >= 4)
+		memcpy(&magic, buf, 4);
+	if (magic != RELAYMAP_CTF_MAGIC) {
+		walk_records(buf, 0, len, path, cpu, hello);
+		free(buf);
+		return;
+	}
+	/* Whole packets: header, events to content_size, padding to packet_size. */
+	while (off < len) {
+		struct relaymap_subbuf_header h;
+		uint64_t content, size;
+
+		if (len - off < sizeof(h)) {
+			rm_bad("%s @%zu: %zu bytes, a packet header cut short", path, off, len - off);
+			break;
+		}
+		memcpy(&h, buf + off, sizeof(h));
+		content = h.content_size / 8;
+		size = h.packet_size / 8;
+		if (h.magic != RELAYMAP_CTF_MAGIC || h.header_size != sizeof(h) ||
+		    content < sizeof(h) || size < content || size > len - off || h.cpu_id != cpu) {
+			rm_bad("%s @%zu: bad packet header (magic %#x cpu %u header_size %u content %llu packet %llu)",
+			       path, off, h.magic, h.cpu_id, h.header_size,
+			       (unsigned long long)content, (unsigned long long)size);
+			break;
+		}
+		packets++;
+		walk_records(buf + off, sizeof(h), content, path, cpu, hello);
+		off += size;
 	}
 	free(buf);
 }
@@ -387,8 +429,9 @@ int main(int argc, char **argv)
 				(unsigned long long)s->last);
 		}
 	}
-	rm_note("total records %llu (%llu of other formats)", (unsigned long long)total_records,
-		(unsigned long long)other_records);
+	rm_note("total records %llu (%llu of other formats), %llu CTF packets",
+		(unsigned long long)total_records, (unsigned long long)other_records,
+		(unsigned long long)packets);
 	if (counts)
 		check_counts(counts);
 	return rm_exit();

@@ -107,7 +107,12 @@ static bool chance(unsigned int one_in)
 static uint8_t *area;	/* AREA_PAGES RW pages, then a PROT_NONE page */
 static uint8_t *area2;	/* the same, for the arrays structs point to */
 static uint8_t *ro;	/* one read-only page */
-static uintptr_t hole;	/* an unmapped page */
+/*
+ * Unmapped: below vm.mmap_min_addr (65536 by default; nothing here maps
+ * there). A page munmap()ed at start would not stay unmapped: the next
+ * mmap (a thread's stack) may land in it.
+ */
+static const uintptr_t hole = 0x1000;
 static size_t area_len;
 
 #define PAT1 0xa5
@@ -129,16 +134,16 @@ static uint8_t *guarded(size_t *len)
 static void scratch_init(void)
 {
 	size_t l2;
-	void *h;
+	char buf[32];
 
 	area = guarded(&area_len);
 	area2 = guarded(&l2);
 	ro = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	h = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ro == MAP_FAILED || h == MAP_FAILED)
+	if (ro == MAP_FAILED)
 		rm_die("mmap: %s", strerror(errno));
-	munmap(h, page);
-	hole = (uintptr_t)h;
+	if (!rm_read_text("/proc/sys/vm/mmap_min_addr", buf, sizeof(buf)) &&
+	    strtoull(buf, NULL, 10) < hole + 64 * 8 + page)
+		rm_die("vm.mmap_min_addr is %s: the unmapped test addresses would be mappable", buf);
 }
 
 /* Live mappings of consumer fds (this thread's): pointers may go there. */
@@ -233,27 +238,45 @@ static bool vfs_type(unsigned int t)
 	return t == 0 || t == 'T' || t == 'X' || t == 'f' || t == 0x12 || t == 0x15 || t == 0x94;
 }
 
-static unsigned long pick_cmd(void)
+/* The numbers each fd kind answers (relaymap_abi.h, "Files"). */
+static const unsigned int kind_nrs[K_NKINDS][8] = {
+	[K_DEV] = { 0x20, 0x21, 0x22 },
+	[K_CHAN] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08 },
+	[K_CTRL] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08 },
+	[K_CPUFILE] = { 0 },
+	[K_CONS] = { 0x02, 0x03 },
+};
+static const unsigned int kind_n[K_NKINDS] = { 3, 8, 8, 0, 2 };
+
+static const struct cmd_desc *desc_nr(unsigned int nr)
 {
+	for (unsigned int i = 0; i < NCMDS; i++)
+		if (cmds[i].nr == nr)
+			return &cmds[i];
+	return NULL;
+}
+
+static unsigned long pick_cmd(enum kind k)
+{
+	const struct cmd_desc *d;
 	unsigned long c;
+	unsigned int r = (unsigned int)below(20);
 
-	switch (below(10)) {
-	case 0: case 1: case 2: case 3: case 4:
-		return cmds[below(NCMDS)].cmd;
-	case 5: case 6: {
-		/* Right magic and number, random direction and size. */
-		const struct cmd_desc *d = &cmds[below(NCMDS)];
-
-		return _IOC(below(4), RELAYMAP_IOC_MAGIC, d->nr, below(4) ? d->ver0 : below(1 << 14));
+	if (r < 11 && kind_n[k]) {
+		/* One this fd kind answers: exact, or random direction/size. */
+		d = desc_nr(kind_nrs[k][below(kind_n[k])]);
+		if (chance(4))
+			return _IOC(below(4), RELAYMAP_IOC_MAGIC, d->nr, below(4) ? d->ver0 : below(1 << 14));
+		return d->cmd;
 	}
-	case 7:
+	if (r < 14)
+		return cmds[below(NCMDS)].cmd; /* maybe another kind's */
+	if (r < 16)
 		return _IOC(below(4), RELAYMAP_IOC_MAGIC, below(256), below(1 << 14));
-	default:
-		do {
-			c = (unsigned long)(uint32_t)rnd();
-		} while (vfs_type(_IOC_TYPE(c)));
-		return c;
-	}
+	do {
+		c = (unsigned long)(uint32_t)rnd();
+	} while (vfs_type(_IOC_TYPE(c)));
+	return c;
 }
 
 static int32_t pick_cpu(void)
@@ -449,13 +472,13 @@ static unsigned long build_arg(unsigned long cmd)
 	A.built = false;
 	A.tail_dirty = false;
 	A.p = NULL;
-	switch (below(16)) {
+	switch (below(28)) {
 	case 0:
 		return 0;
 	case 1:
 		return kernel_addrs[below(sizeof(kernel_addrs) / sizeof(kernel_addrs[0]))];
 	case 2:
-		return hole + below(page);
+		return hole + below(page); /* below mmap_min_addr */
 	case 3:
 		return (uintptr_t)area + area_len + below(page); /* PROT_NONE */
 	case 4:
@@ -965,7 +988,7 @@ static bool lg_running_at_start;
 
 static void do_ioctl(int fd, enum kind k, bool thread_fd)
 {
-	unsigned long cmd = pick_cmd();
+	unsigned long cmd = pick_cmd(k);
 	const struct cmd_desc *d = desc_of(cmd);
 	unsigned long arg = build_arg(cmd);
 	int r = ioctl(fd, cmd, arg), e = r < 0 ? errno : 0;

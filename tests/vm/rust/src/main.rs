@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 mod async_reader;
 mod batches;
 mod consume;
+mod count;
 mod errors;
 mod exclusive;
 mod loadgen;
@@ -42,6 +43,9 @@ cases (tests/vm/guest/tests/NN-*.sh):
   batches                  49: O(1) control calls per sub-buffer, cursors() = 1 call
   expect-error KIND        50: module-not-loaded | no-such-channel [NAMES...] |
                            debugfs-not-mounted | lockdown | permission | busy
+  count                    35-38: any writer's records: consume until --stop-file
+                           exists or the channel is destroyed and drained, then
+                           flush, drain, print records per CPU by (event_id, type)
 options:
   --channel NAME           channel to open through /dev/relaymap (default demo)
   --dir DIR                debugfs channel dir (default /sys/kernel/debug/relaymap/NAME)
@@ -55,7 +59,9 @@ options:
                            registered), so the kernel's counters are this run's
   --timeout-s N            fail after N seconds (default 240)
   --sleep-ms N             consumer pause per pass (drops, overwrite)
-  --cpu N, --holder-pid P  for expect-error busy and the helpers";
+  --cpu N, --holder-pid P  for expect-error busy and the helpers
+  --stop-file PATH         count: stop once PATH exists
+  --out DIR                count: each CPU's records to DIR/cpuN.out (dump layout)";
 
 fn parse() -> Result<(String, Opts), String> {
     let mut args = std::env::args().skip(1);
@@ -71,6 +77,8 @@ fn parse() -> Result<(String, Opts), String> {
         holder_pid: None,
         limit: usize::MAX,
         reset: false,
+        stop_file: None,
+        out: None,
     };
     let mut timeout = 240u64;
     while let Some(a) = args.next() {
@@ -92,6 +100,8 @@ fn parse() -> Result<(String, Opts), String> {
             "--sleep-ms" => o.sleep_ms = num("--sleep-ms", val("--sleep-ms")?)?,
             "--cpu" => o.cpu = Some(num("--cpu", val("--cpu")?)?),
             "--holder-pid" => o.holder_pid = Some(num("--holder-pid", val("--holder-pid")?)?),
+            "--stop-file" => o.stop_file = Some(val("--stop-file")?),
+            "--out" => o.out = Some(val("--out")?),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => o.args.push(s.to_string()),
         }
@@ -130,6 +140,7 @@ fn main() -> ExitCode {
         "claim" => exclusive::claim_and_exit(&o),
         "batches" => batches::batches(&o),
         "expect-error" => errors::expect_error(&o),
+        "count" => count::count(&o),
         _ => {
             eprintln!("relaymap-vmtest: unknown case {cmd:?}\n{USAGE}");
             return ExitCode::from(2);

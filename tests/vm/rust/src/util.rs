@@ -80,6 +80,10 @@ pub struct Opts {
     /// `--reset`: RESET the channel before consuming (so the kernel's
     /// counters describe this run only).
     pub reset: bool,
+    /// `--stop-file PATH` (`count`): stop consuming once PATH exists.
+    pub stop_file: Option<String>,
+    /// `--out DIR` (`count`): each CPU's records to `DIR/cpuN.out`.
+    pub out: Option<String>,
 }
 
 impl Opts {
