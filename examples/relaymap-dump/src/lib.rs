@@ -1,8 +1,9 @@
 //! The code behind the two binaries of this package:
 //!
 //! * `relaymap-dump`: writes the finished sub-buffers of a relaymap channel
-//!   to per-CPU files or one merged stream, straight from the mapping
-//!   (`writev`, no userspace copy); `verify` and `read-copy`.
+//!   whole, as a CTF trace ([`ctf`], [`outdir`]: restarts continue it
+//!   exactly once), or one merged record stream, straight from the mapping
+//!   (`pwritev` or O_DIRECT, no userspace copy); `verify` and `read-copy`.
 //! * `relaymap`: `list` and `stat`, observers that never claim a CPU.
 //!
 //! See README.md for usage, output format and exit codes. Channels are
@@ -35,8 +36,10 @@ pub struct DumpArgs {
     /// directory (a debugfs channel dir, e.g. /sys/kernel/debug/relaymap/demo,
     /// or a simulated channel dir). Required unless a subcommand is given.
     pub channel: Option<String>,
-    /// Output directory for cpuN.out files (created if missing), or `-` for
-    /// one stream on stdout merged across CPUs. Default: the current directory.
+    /// Output directory: a CTF trace (metadata + cpuN.out; created if
+    /// missing; an existing trace of the same channel instance is
+    /// continued), or `-` for one record stream on stdout merged across
+    /// CPUs. Default: the current directory.
     #[arg(short = 'o', long = "output", value_name = "DIR|-")]
     pub output: Option<PathBuf>,
     /// Stop after this long (e.g. 10s, 500ms, 2m; a plain number is seconds),

@@ -1,7 +1,8 @@
-//! `relaymap-dump`: writes the finished sub-buffers of a relaymap channel to
-//! per-CPU files or one merged stream, straight from the mapping (`writev`,
-//! no userspace copy). See README.md for usage, output format and exit
-//! codes.
+//! `relaymap-dump`: writes the finished sub-buffers of a relaymap channel,
+//! whole, as a CTF 1.8 trace (per-CPU stream files + metadata), straight
+//! from the mapping (`pwritev` or O_DIRECT, no userspace copy), exactly once
+//! across crashes and restarts; or the records merged into one stream on
+//! stdout. See README.md for usage, output format and exit codes.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use relaymap_dump::error::code;
 use relaymap_dump::{dump, readcopy, verify, DumpArgs};
 
-/// Dump a relaymap channel: the payload of every finished sub-buffer, written
-/// straight from the mapping.
+/// Dump a relaymap channel as a CTF trace: every finished sub-buffer, whole,
+/// written straight from the mapping; restarts continue the trace exactly once.
 #[derive(Debug, Parser)]
 #[command(
     name = "relaymap-dump",
@@ -23,7 +24,8 @@ use relaymap_dump::{dump, readcopy, verify, DumpArgs};
                   Exit codes: 0 ok, 1 other error, 2 usage, 3 no such channel (module not \
                   loaded, unknown name, not a channel dir), 4 permission denied (not in the \
                   device's group, lockdown), 5 output not writable, 6 disk full (consumption \
-                  stopped), 7 verification failed, 8 a CPU is held by another consumer."
+                  stopped), 7 verification failed, 8 a CPU is held by another consumer, 9 the \
+                  output directory holds something else (refused, unchanged)."
 )]
 struct Cli {
     #[command(subcommand)]

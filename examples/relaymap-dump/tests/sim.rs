@@ -1692,15 +1692,13 @@ fn babeltrace2_reads_the_dump() {
     assert_eq!(discarded(&bt, "packet"), gaps, "{bt}");
 }
 
-/// CPU time of children that ended since the last call (user + sys, s).
+/// CPU time of the children waited for so far (user + sys, s).
 fn children_cpu_s() -> f64 {
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is a valid, writable rusage for the call.
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) },
-        0
-    );
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    assert_eq!(rc, 0);
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
@@ -1740,7 +1738,6 @@ fn host_cpu_per_gb() {
             sim.flush(None).unwrap();
             let out = tempfile::tempdir_in(&base).unwrap();
             let dst = out.path().join("d");
-            let _ = children_cpu_s();
             let before = children_cpu_s();
             let t = Instant::now();
             let bytes = if *how == "read+write" {

@@ -204,6 +204,11 @@ static enum hrtimer_restart rmex_timer_fn(struct hrtimer *t)
 	return HRTIMER_RESTART;
 }
 
+/*
+ * hrtimer_setup() replaced hrtimer_init() in 6.13. An out-of-tree module
+ * builds for many kernels, so this one version check stays (checkpatch's
+ * LINUX_VERSION_CODE warning, on purpose, as in kmod/relaymap_compat.h).
+ */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
 static void rmex_timer_init(struct hrtimer *t)
 {

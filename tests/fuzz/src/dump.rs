@@ -75,6 +75,9 @@ fn quiet() -> &'static Quiet {
 }
 
 fn hush() {
+    if std::env::var_os("RELAYMAP_FUZZ_VERBOSE").is_some() {
+        return;
+    }
     let q = quiet();
     // SAFETY: dup2 between fds we own or the standard ones.
     unsafe {
@@ -167,16 +170,6 @@ enum Expect {
     Any,
 }
 
-fn worse(a: Expect, b: Expect) -> Expect {
-    use Expect::*;
-    match (a, b) {
-        (Any, _) | (_, Any) => Any,
-        (Usage, _) | (_, Usage) => Usage,
-        (Fails, _) | (_, Fails) => Fails,
-        _ => Verified,
-    }
-}
-
 fn info() -> ChannelInfo {
     let mut raw = abi::relaymap_info {
         size: abi::RELAYMAP_INFO_SIZE_VER0,
@@ -210,27 +203,33 @@ pub fn verify_one(data: &[u8]) -> i32 {
     let mut ts = 1000u64;
     let mut cpus: Vec<CpuDump> = (0..ncpu).map(|c| build_cpu(&mut s, c, &mut ts)).collect();
     let total: u64 = cpus.iter().map(|c| c.records).sum();
-    let mut expect = if total > 0 { Expect::Verified } else { Expect::Fails };
-
-    // Damage that verify must notice (or may not: Any).
+    // What the damage below must lead to.
+    let mut must_fail = total == 0; // "an empty dump fails"
+    let mut any = false;
     let mut status_extra = [0u64; 4];
     let mut drop_metadata = false;
     let mut meta_bytes: Option<(usize, u8)> = None;
-    let mut truncate: Option<(u32, usize)> = None;
+    let mut truncate: Option<(u32, u64)> = None;
     let mut flips: Vec<(u32, usize, usize, u8)> = Vec::new();
+    // A packet written twice and then its original removed is a whole
+    // stream again: remove only before duplicating.
+    let mut dupped = [false; 4];
+    let mut log: Vec<String> = Vec::new();
     for _ in 0..s.below(3) {
         let c = s.below(u64::from(ncpu)) as usize;
         let cd = &mut cpus[c];
-        match s.below(8) {
+        let kind = s.below(9);
+        log.push(format!("damage {kind} on cpu {c} ({} packets)", cd.packets.len()));
+        match kind {
             0 if !cd.data.is_empty() => {
-                // A byte of a record's data: its checksum/fill fails.
+                // A byte of a record's data: its checksum fails.
                 let (pi, r) = cd.data[s.below(cd.data.len() as u64) as usize].clone();
                 let at = r.start + s.below(r.len() as u64) as usize;
                 flips.push((cd.cpu, pi, at, 1 + s.u8() % 255));
-                expect = worse(expect, Expect::Fails);
+                must_fail = true;
             }
-            1 if cd.packets.len() >= 2 => {
-                // A packet in the middle goes missing (a seq gap).
+            1 if cd.packets.len() >= 2 && !dupped[c] => {
+                // A packet before the last goes missing (a seq gap).
                 let i = s.below(cd.packets.len() as u64 - 1) as usize;
                 cd.packets.remove(i);
                 cd.data.retain(|(p, _)| *p != i);
@@ -239,48 +238,74 @@ pub fn verify_one(data: &[u8]) -> i32 {
                         *p -= 1;
                     }
                 }
-                expect = worse(expect, Expect::Fails);
+                flips.retain(|f| !(f.0 == cd.cpu && f.1 == i));
+                for f in flips.iter_mut() {
+                    if f.0 == cd.cpu && f.1 > i {
+                        f.1 -= 1;
+                    }
+                }
+                must_fail = true;
             }
             2 if !cd.packets.is_empty() => {
                 // A packet written twice.
                 let i = s.below(cd.packets.len() as u64) as usize;
                 let p = cd.packets[i].clone();
                 cd.packets.push(p);
-                expect = worse(expect, Expect::Fails);
+                dupped[c] = true;
+                must_fail = true;
             }
             3 if !cd.packets.is_empty() => {
                 // The newest file ends inside its last packet (a torn tail).
-                let last = cd.packets.last().unwrap().len();
-                truncate = Some((cd.cpu, 1 + s.below(last as u64 - 1) as usize));
-                expect = worse(expect, Expect::Fails);
+                truncate = Some((cd.cpu, s.u64()));
+                must_fail = true;
             }
             4 => {
                 // The status says more were written than the dump has.
                 status_extra[c] = 1 + s.below(3);
-                expect = worse(expect, Expect::Fails);
             }
-            5 => {
-                drop_metadata = true;
-                expect = worse(expect, Expect::Usage);
-            }
+            5 => drop_metadata = true,
             6 => {
                 meta_bytes = Some((s.u16() as usize, s.u8()));
-                expect = worse(expect, Expect::Any);
+                any = true;
+            }
+            7 if !cd.packets.is_empty() => {
+                // A header field of a packet set to an edge value.
+                let i = s.below(cd.packets.len() as u64) as usize;
+                let p = &mut cd.packets[i];
+                let mut h = Header::decode(p);
+                let v = match s.below(6) {
+                    0 => 0,
+                    1 => u64::MAX,
+                    2 => (1u64 << 32) * 8,
+                    3 => (1u64 << (20 + s.below(13))) * 8,
+                    4 => s.u64() & !0x7fff,
+                    _ => s.u64(),
+                };
+                match s.below(5) {
+                    0 => h.packet_size = v,
+                    1 => h.content_size = v,
+                    2 => h.header_size = v as u16,
+                    3 => h.packet_seq_num = v,
+                    _ => h.commit = v,
+                }
+                h.encode(p);
+                any = true;
             }
             _ => {
                 // Any byte anywhere (header fields, padding, framing).
                 if let Some(pk) = cd.packets.first() {
                     flips.push((cd.cpu, 0, s.below(pk.len() as u64) as usize, s.u8()));
                 }
-                expect = worse(expect, Expect::Any);
+                any = true;
             }
         }
     }
+    // Two flips of one byte could cancel out: the first one counts.
+    flips.sort_by_key(|f| (f.0, f.1, f.2));
+    flips.dedup_by_key(|f| (f.0, f.1, f.2));
     for (cpu, pi, at, x) in flips {
-        if let Some(p) = cpus[cpu as usize].packets.get_mut(pi) {
-            if let Some(b) = p.get_mut(at) {
-                *b ^= x;
-            }
+        if let Some(b) = cpus[cpu as usize].packets.get_mut(pi).and_then(|p| p.get_mut(at)) {
+            *b ^= x;
         }
     }
 
@@ -291,10 +316,12 @@ pub fn verify_one(data: &[u8]) -> i32 {
         let mut recs: Vec<(u64, Vec<u8>)> = Vec::new();
         for cd in &cpus {
             for p in &cd.packets {
-                let h = Header::decode(p);
-                let ev = &p[HEADER_SIZE..(h.content_size / 8) as usize];
-                let (refs, _) = abi_text::ref_frame(ev, 0);
-                for r in refs {
+                let content = (Header::decode(p).content_size / 8) as usize;
+                if content < HEADER_SIZE || content > p.len() {
+                    continue; // a damaged header (then `any` is set)
+                }
+                let ev = &p[HEADER_SIZE..content];
+                for r in abi_text::ref_frame(ev, 0).0 {
                     let d = ev[r.offset + 16..r.offset + 16 + r.len as usize].to_vec();
                     recs.push((r.ts_ns, d));
                 }
@@ -305,18 +332,14 @@ pub fn verify_one(data: &[u8]) -> i32 {
         for (t, d) in &recs {
             push_record(&mut out, *t, 0, abi::RELAYMAP_REC_LOADGEN as u16, d);
         }
-        if let Some((_, cut)) = truncate {
-            out.truncate(out.len().saturating_sub(cut.min(out.len())));
-        }
-        // Stream mode has no packets: duplicates/missing packets become
-        // duplicated/missing records, which verify also fails on; but a
-        // dropped *last* packet or a torn stream that ends on a record
-        // boundary is undetectable without the status.
-        if expect == Expect::Fails && status_extra == [0; 4] && truncate.is_some() {
-            expect = Expect::Any;
-        }
-        if drop_metadata && expect == Expect::Usage {
-            expect = if total > 0 { Expect::Verified } else { Expect::Fails };
+        if let Some((_, x)) = truncate {
+            // May end on a record boundary: records lost at the end cannot
+            // be seen without the status.
+            if !out.is_empty() {
+                let cut = 1 + (x % out.len() as u64) as usize;
+                out.truncate(out.len() - cut);
+            }
+            any = true;
         }
         dump_path = dir.join("stream.out");
         fs::write(&dump_path, &out).expect("write the stream");
@@ -336,17 +359,19 @@ pub fn verify_one(data: &[u8]) -> i32 {
                 continue;
             }
             // Rotated into files of 1-3 packets, or one file.
-            let per = if s.bool() { 1 + s.below(3) as usize } else { usize::MAX };
-            let chunks: Vec<&[Vec<u8>]> = cd.packets.chunks(per.min(cd.packets.len())).collect();
+            let per = if s.bool() { 1 + s.below(3) as usize } else { cd.packets.len() };
+            let chunks: Vec<&[Vec<u8>]> = cd.packets.chunks(per).collect();
             let n = chunks.len();
             for (k, ch) in chunks.into_iter().enumerate() {
                 let mut bytes: Vec<u8> = ch.concat();
-                if k + 1 == n {
-                    if let Some((c, cut)) = truncate {
-                        if c == cd.cpu {
-                            bytes.truncate(bytes.len() - cut);
-                        }
+                match truncate {
+                    Some((c, x)) if c == cd.cpu && k + 1 == n => {
+                        // 1 .. len - 1 bytes of the last packet are cut off.
+                        let last = ch.last().map_or(1, Vec::len) as u64;
+                        let cut = 1 + (x % (last - 1).max(1)) as usize;
+                        bytes.truncate(bytes.len() - cut);
                     }
+                    _ => {}
                 }
                 let name = if k == 0 {
                     format!("cpu{}.out", cd.cpu)
@@ -368,11 +393,13 @@ pub fn verify_one(data: &[u8]) -> i32 {
             let w = cd.records + status_extra[i];
             text += &format!("cpu {} attempts {w} written {w} dropped 0 rejected 0\n", cd.cpu);
         }
+        if status_extra != [0; 4] {
+            must_fail = true; // exact or at least: fewer records than written
+        }
         if s.below(8) == 0 {
             // A status file someone edited: anything may follow.
-            let junk = s.bytes(64);
-            text = String::from_utf8_lossy(junk).into_owned();
-            expect = Expect::Any;
+            text = String::from_utf8_lossy(s.bytes(64)).into_owned();
+            any = true;
         }
         fs::write(&st, text).expect("write status");
         if s.bool() {
@@ -380,14 +407,23 @@ pub fn verify_one(data: &[u8]) -> i32 {
         } else {
             at_least = Some(st);
         }
-    } else if status_extra != [0; 4] && expect == Expect::Fails {
-        // The "more written" damage needs a status to be seen.
-        expect = Expect::Any;
     }
-    if at_least.is_some() && expect == Expect::Fails && status_extra != [0; 4] {
-        // --at-least: "at least written" records; fewer is a loss too.
-    }
+    let expect = if any {
+        Expect::Any
+    } else if drop_metadata && !stream {
+        Expect::Usage
+    } else if must_fail {
+        Expect::Fails
+    } else {
+        Expect::Verified
+    };
 
+    if std::env::var_os("RELAYMAP_FUZZ_AVOID_KNOWN").is_some() && claims_beyond_file(&dump_path) {
+        // The open finding of tests/fuzz/README.md (verify allocates a
+        // packet's claimed size before checking the file has it): skipped
+        // only when asked, for long runs of everything else.
+        return 7;
+    }
     hush();
     let rc = verify::main(VerifyArgs {
         dump: dump_path,
@@ -397,12 +433,30 @@ pub fn verify_one(data: &[u8]) -> i32 {
     loud();
     assert!(matches!(rc, 0 | 2 | 7), "verify exit code {rc} (README: 0, 2 or 7)");
     match expect {
-        Expect::Verified => assert_eq!(rc, 0, "a whole, undamaged dump did not verify"),
-        Expect::Fails => assert_eq!(rc, 7, "a damaged dump was not caught ({rc})"),
+        Expect::Verified => assert_eq!(rc, 0, "a whole, undamaged dump did not verify: stream {stream}, {total} records, {log:?}"),
+        Expect::Fails => assert_eq!(rc, 7, "a damaged dump was not caught ({rc}): stream {stream}, {total} records, {log:?}"),
         Expect::Usage => assert_eq!(rc, 2, "a trace without metadata: want a usage error"),
         Expect::Any => {}
     }
     rc
+}
+
+/// Does a data file of the trace hold a header that parses but claims
+/// more bytes than the file has left (the known verify OOM)?
+fn claims_beyond_file(trace: &Path) -> bool {
+    let Ok(rd) = fs::read_dir(trace) else { return false };
+    for e in rd.flatten() {
+        let Ok(b) = fs::read(e.path()) else { continue };
+        let mut pos = 0usize;
+        while b.len() - pos >= HEADER_SIZE {
+            let Ok(p) = ctf::Packet::parse(&b[pos..pos + HEADER_SIZE]) else { break };
+            if p.packet_size > b.len() - pos {
+                return p.packet_size > 64 << 20;
+            }
+            pos += p.packet_size;
+        }
+    }
+    false
 }
 
 /// The dumper's arguments as its binary declares them (a stand-in for

@@ -13,8 +13,13 @@
 //! * [`info_one`]: `ChannelInfo::from_raw`, `Cursor::from_raw` and `Stats`
 //!   over ioctl answers.
 //! * [`merge_one`]: the timestamp merge of per-CPU streams.
+//! * [`verify_one`]: `relaymap-dump verify`'s dump reader (CTF trace
+//!   directories, merged stream files, load generator status files).
+//! * [`cli_one`]: the dumper's size and duration parsers, and its clap
+//!   command line.
 
 pub mod abi_text;
+mod dump;
 mod walk;
 
 use relaymap::merge::Merge;
@@ -22,6 +27,7 @@ use relaymap::{abi, ChannelInfo, Cursor, Error, LoadgenRecord, Record, Records, 
 
 use abi_text::{loadgen_parse, push_record, ref_frame, RefEnd};
 
+pub use dump::{cli_one, verify_one};
 pub use walk::{walker_one, WalkStats};
 
 /// Reads fuzz bytes as numbers; reads past the end give zeroes, so every

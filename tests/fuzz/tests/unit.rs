@@ -206,3 +206,21 @@ fn other_drivers_run() {
     assert!(accepted > 100 && accepted < 5000, "{accepted}");
     assert!(merged > 1000);
 }
+
+#[test]
+fn dump_drivers_reach_every_outcome() {
+    use relaymap_fuzz::{cli_one, verify_one};
+    let mut rng = XorShift(0x0bad_cafe_f00d_1234);
+    let mut codes = [0u32; 8];
+    for _ in 0..1500 {
+        codes[verify_one(&rng.input(200)) as usize] += 1;
+    }
+    println!("verify exit codes: {codes:?}");
+    assert!(codes[0] > 50 && codes[7] > 50 && codes[2] > 10, "{codes:?}");
+    let mut ok = 0;
+    for _ in 0..20000 {
+        ok += cli_one(&rng.input(40));
+    }
+    println!("cli: {ok} successful parses of 20000");
+    assert!(ok > 2000, "{ok}");
+}

@@ -252,7 +252,7 @@ copy_shared_libs() {
 pack_initramfs() {
 	local k=$1 out=$2 st
 	st=$(mktemp -d "$out.root.XXXXXX")
-	mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc,relaymap/kmod,relaymap/bin,relaymap/tests}
+	mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc,mnt,relaymap/kmod,relaymap/bin,relaymap/tests}
 	cp /bin/busybox "$st/bin/busybox" || return 1
 	ln -s busybox "$st/bin/sh"
 	# The kernel opens /dev/console before /init runs; devtmpfs comes later.
@@ -266,6 +266,9 @@ pack_initramfs() {
 		[ -e "$t" ] && install -m 755 "$t" "$st/relaymap/tests/"
 	done
 	if [ "${#KO_FILES[@]}" -gt 0 ]; then cp "${KO_FILES[@]}" "$st/relaymap/kmod/" || return 1; fi
+	# The virtio disk modules of this kernel (prepare_kernel), loaded by /init
+	# in a `# boot: rmvm.disk=1` boot.
+	if [ -e "${BLKMODS:-}/ready" ]; then cp -a "$BLKMODS" "$st/relaymap/blkmods" || return 1; fi
 	# Modules the build hooks made (third-party modules, GUEST_KMOD).
 	local ko
 	for ko in "$GUEST_KMOD"/*.ko; do

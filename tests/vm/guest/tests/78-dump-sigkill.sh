@@ -15,11 +15,8 @@
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
-# bytes DIR: bytes in the dump's data files.
-bytes() {
-	# shellcheck disable=SC2012 # sizes only
-	ls -l "$1"/cpu*.out* 2>/dev/null | awk '{ s += $5 } END { print s + 0 }'
-}
+command -v rmdump_killat >/dev/null || fail "rmdump_killat not built (build.d/70-dump.sh)"
+
 rand() { od -An -N4 -tu4 /dev/urandom | tr -d ' '; }
 
 # consumed_total CH: the kernel's consumed count summed over CPUs.
@@ -30,16 +27,21 @@ consumed_total() {
 ncpu=$(grep -c '^processor' /proc/cpuinfo)
 
 run_case() {
-	rec=$1 count=$2
+	rec=$1 count=$2 rate=$3
 	d=/tmp/kill$rec
-	echo "--- $rec-byte records, $count per CPU, $ncpu x 4 x 1 MiB, 5 SIGKILLs"
+	echo "--- $rec-byte records, $count per CPU at up to $rate/s, $ncpu x 4 x 1 MiB, 5 SIGKILLs"
 	rm_load name=kill subbuf_size=1048576 n_subbufs=4
-	lg_load channel=kill record_size="$rec" mode=lossless count="$count"
+	# A rate limit stretches the run over seconds (a full-speed load is
+	# done before the first kill could land inside it); lossless: while
+	# the dumper is dead the writers wait.
+	lg_load channel=kill record_size="$rec" mode=lossless count="$count" rate="$rate"
 	total_bytes=$((rec * count * ncpu))
 	lg_start
 	kills=0 torn=0 skipped=0
 	while [ "$kills" -lt 5 ]; do
 		before=$(consumed_total kill)
+		# A fresh file: dump_start must not find the last dumper's line.
+		rm -f /tmp/k.err
 		dump_start /tmp/k.err kill -o "$d"
 		if grep -q 'continuing the trace' /tmp/k.err; then
 			# "cpuN from seq S": S - consumed = sub-buffers on disk the
@@ -51,19 +53,16 @@ run_case() {
 		grep -E 'continuing|torn' /tmp/k.err | sed 's/^/  /'
 		# Within the (kills+1)-th band of 18 % of the run: 2-18 %, 20-36 %, ...
 		target=$((total_bytes / 100 * (kills * 18 + 2 + $(rand) % 16)))
-		i=0
-		while [ "$(bytes "$d")" -lt "$target" ] && [ "$i" -lt 1200 ]; do
-			[ "$(lg_status | awk '$1 == "state" { print $2 }')" = idle ] && break
-			sleep 0.05
-			i=$((i + 1))
-		done
-		proc_alive "$pid" || { cat /tmp/k.err; fail "the dumper exited before its kill"; }
-		kill -KILL "$pid"
+		# rmdump_killat polls the file sizes every 200 us and SIGKILLs the
+		# dumper the moment they reach the target: inside a write, between a
+		# write and its PUT_CONSUMED, or in a wait, wherever the run is.
+		rmdump_killat "$d" "$target" "$pid" >/tmp/kat.out 2>&1 || { cat /tmp/kat.out /tmp/k.err; fail "kill $((kills + 1)): the dumper ended before $target bytes were on disk"; }
 		wait "$pid"
 		kills=$((kills + 1))
-		echo "  kill $kills at $(bytes "$d") bytes on disk (target $target)"
+		echo "  kill $kills: target $target bytes, $(cat /tmp/kat.out)"
 	done
 	before=$(consumed_total kill)
+	rm -f /tmp/k.err
 	dump_start /tmp/k.err kill -o "$d"
 	from=$(sed -n 's/.*): //p' /tmp/k.err | tr ',' '\n' | awk '$3 == "seq" { s += $4 } END { print s + 0 }')
 	skipped=$((skipped + from - before))
@@ -86,6 +85,6 @@ run_case() {
 	rm_unload
 }
 
-run_case 72 400000
-run_case 200 150000
+run_case 72 400000 80000
+run_case 200 150000 30000
 echo "ok: 10 SIGKILLs, every restart continued the same trace exactly once"
