@@ -270,8 +270,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The kernel finalized a CPU buffer (the channel is being removed).
-    #[error("cpu {cpu}: channel closed by the kernel (drain what is left with acquire())")]
+    /// End of the channel for a CPU: the kernel finalized its buffer, or
+    /// the channel's creator destroyed it and that CPU is drained.
+    #[error("cpu {cpu}: end of channel: it was destroyed or closed by the kernel (drain what is left with acquire())")]
     ChannelClosed {
         /// The CPU whose poll reported an error.
         cpu: u32,

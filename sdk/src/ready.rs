@@ -53,6 +53,13 @@ fn check_revents(p: &libc::pollfd, cpu: u32) -> Result<bool> {
     if p.revents & libc::POLLERR != 0 {
         return Err(Error::ChannelClosed { cpu });
     }
+    // The module reports POLLHUP once its creator destroyed the channel and
+    // this CPU is drained (produced == consumed). With POLLIN still set
+    // there is data to drain first (delivered as ready); POLLHUP alone is
+    // the end of the channel for this CPU.
+    if p.revents & libc::POLLHUP != 0 && p.revents & libc::POLLIN == 0 {
+        return Err(Error::ChannelClosed { cpu });
+    }
     Ok(p.revents & libc::POLLIN != 0)
 }
 
@@ -125,6 +132,12 @@ impl ReadySet {
 
     /// Waits up to `timeout` (`None`: forever) and returns the indices of
     /// the ready readers, ascending (empty on timeout or a signal).
+    ///
+    /// [`Error::ChannelClosed`] says that a reader's CPU reached the end of
+    /// the channel: the kernel finalized its buffer, or the channel's
+    /// creator destroyed it and that CPU is drained. That reader is then
+    /// left out of later waits; drain the others (their data is still
+    /// there) and stop.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<usize>> {
         for p in &mut self.fds {
             p.revents = 0;
@@ -136,9 +149,18 @@ impl ReadySet {
             return Ok(Vec::new());
         }
         let mut ready = Vec::new();
-        for (i, p) in self.fds.iter().enumerate() {
-            if check_revents(p, self.cpus[i])? {
-                ready.push(i);
+        for (i, p) in self.fds.iter_mut().enumerate() {
+            match check_revents(p, self.cpus[i]) {
+                Ok(true) => ready.push(i),
+                Ok(false) => {}
+                Err(e @ Error::ChannelClosed { .. }) => {
+                    // Reported once: poll(2) ignores a negative fd, so the
+                    // next wait does not return at once for this reader
+                    // again (what is left on it can still be acquired).
+                    p.fd = -1;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(ready)
