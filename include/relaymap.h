@@ -52,9 +52,9 @@
 #include "relaymap_abi.h"
 /* The version of this header; relaymap_version() is the library's. */
 #define RELAYMAP_VERSION_MAJOR 0
-#define RELAYMAP_VERSION_MINOR 1
+#define RELAYMAP_VERSION_MINOR 2
 #define RELAYMAP_VERSION_PATCH 0
-#define RELAYMAP_VERSION_STRING "0.1.0"
+#define RELAYMAP_VERSION_STRING "0.2.0"
 
 /**
  * What a relaymap call did. `RELAYMAP_OK` (0) is success; every other

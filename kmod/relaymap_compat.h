@@ -4,7 +4,10 @@
  * touches the fields of relay's struct rchan_buf and struct rchan (they
  * have been stable from 2.6 to 7.x, but they are not an API).
  *
- * Supported: 6.1 .. 7.x. What differs:
+ * Supported: 5.10 .. 7.x. What differs:
+ *
+ * - relay_open() takes a writable callback table before 5.11 (see
+ *   RELAYMAP_RCHAN_CBS_CONST); vm_flags is written directly before 6.3.
  *
  * - The subbuf_start callback: up to 6.16 it receives the padding of the
  *   sub-buffer that was just closed, from 6.17 on it does not and the
@@ -172,6 +175,21 @@ static inline struct rchan_buf *relaymap_rchan_buf(struct rchan *chan,
 {
 	return READ_ONCE(*per_cpu_ptr(chan->buf, cpu));
 }
+
+/* --- relay_open()'s callback table ------------------------------------- */
+
+/*
+ * const since 5.11. Before, relay_open() takes the table writable and
+ * fills in the callbacks left NULL with relay's defaults (buf_mapped and
+ * buf_unmapped, called on every mmap and munmap of a buffer, become
+ * no-ops; create_buf_file and remove_buf_file are optional there, we set
+ * both), so the table must not be in read-only memory.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 11, 0)
+#define RELAYMAP_RCHAN_CBS_CONST const
+#else
+#define RELAYMAP_RCHAN_CBS_CONST
+#endif
 
 /* --- subbuf_start ------------------------------------------------------- */
 

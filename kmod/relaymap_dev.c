@@ -24,6 +24,7 @@
 #include <linux/fcntl.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>		/* kvcalloc(), kvfree() before 5.16 */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>

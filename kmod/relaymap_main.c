@@ -238,7 +238,7 @@ static int relaymap_remove_buf_file(struct dentry *dentry)
 	return 0;
 }
 
-static const struct rchan_callbacks relaymap_relay_cbs = {
+static RELAYMAP_RCHAN_CBS_CONST struct rchan_callbacks relaymap_relay_cbs = {
 	.subbuf_start = relaymap_compat_subbuf_start,
 	.create_buf_file = relaymap_create_buf_file,
 	.remove_buf_file = relaymap_remove_buf_file,

@@ -30,7 +30,6 @@
 #include <linux/ktime.h>
 #include <linux/percpu.h>
 #include <linux/sched.h>
-#include <linux/stdarg.h>
 #include <linux/string.h>
 #include <linux/wait.h>
 

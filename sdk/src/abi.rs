@@ -150,5 +150,5 @@ pub mod off {
 
 const _: () = assert!(SUBBUF_HEADER_SIZE == 112);
 const _: () = assert!(RECORD_HEADER_SIZE == 16);
-const _: () = assert!(off::COMMIT % 8 == 0 && off::PACKET_SEQ_NUM % 8 == 0);
+const _: () = assert!(off::COMMIT.is_multiple_of(8) && off::PACKET_SEQ_NUM.is_multiple_of(8));
 const _: () = assert!(ioc_size(RELAYMAP_IOC_GET_INFO) == RELAYMAP_INFO_SIZE_VER0);

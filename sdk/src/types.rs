@@ -69,7 +69,7 @@ impl ChannelInfo {
             return Err(geo(format!("page_size {page}")));
         }
         if raw.subbuf_size <= hs
-            || raw.subbuf_size % page != 0
+            || !raw.subbuf_size.is_multiple_of(page)
             || raw.subbuf_size > u64::from(u32::MAX)
         {
             return Err(geo(format!(

@@ -103,7 +103,7 @@ impl Region {
     /// Region (and every slice made from it) is used, and `ptr` must be
     /// 8-byte aligned.
     pub unsafe fn new(ptr: *const u8, len: usize) -> Region {
-        debug_assert!(ptr as usize % 8 == 0);
+        debug_assert!((ptr as usize).is_multiple_of(8));
         Region { ptr, len }
     }
 
@@ -118,7 +118,7 @@ impl Region {
     /// Acquire load of an 8-byte aligned u64 (the `commit` mark).
     pub fn load_u64_acquire(&self, off: usize) -> u64 {
         self.check(off, 8);
-        assert!(off % 8 == 0);
+        assert!(off.is_multiple_of(8));
         // SAFETY: in bounds and aligned (checked above; the base is 8-byte
         // aligned by `new`'s contract). The writer stores this word with
         // smp_store_release() / AtomicU64::store(Release), so an atomic view
@@ -154,7 +154,7 @@ impl Region {
         dst.reserve(len);
         let words = len / 8;
         let base = self.ptr.wrapping_add(off);
-        if base as usize % 8 == 0 {
+        if (base as usize).is_multiple_of(8) {
             for w in 0..words {
                 // SAFETY: in bounds (checked), aligned (base is aligned).
                 let v = unsafe { std::ptr::read_volatile((base as *const u64).add(w)) };
@@ -240,7 +240,7 @@ fn read_fields(
     }
     let header_size = r.read_u16(base + off::HEADER_SIZE);
     if (header_size as usize) < abi::SUBBUF_HEADER_SIZE
-        || header_size as usize % abi::RECORD_ALIGN != 0
+        || !(header_size as usize).is_multiple_of(abi::RECORD_ALIGN)
         || u64::from(header_size) > geo.subbuf_size
     {
         return Err(Corruption::BadHeaderSize { found: header_size });
@@ -253,12 +253,12 @@ fn read_fields(
     let packet_bits = r.read_u64(base + off::PACKET_SIZE);
     let content = content_bits / 8;
     let packet = packet_bits / 8;
-    if content_bits % 8 != 0
-        || packet_bits % 8 != 0
+    if !content_bits.is_multiple_of(8)
+        || !packet_bits.is_multiple_of(8)
         || content < u64::from(header_size)
         || packet < content
         || packet > geo.subbuf_size
-        || packet % geo.page_size != 0
+        || !packet.is_multiple_of(geo.page_size)
     {
         return Err(Corruption::BadSize {
             content_bits,
@@ -330,13 +330,7 @@ pub enum Copied {
 /// Overwrite mode: copies the packet of sub-buffer `seq` into `dst` and
 /// validates it with the seqlock of the ABI (commit + seq before and after
 /// the copy). On anything but `Copied::Ok`, `dst` is truncated back.
-pub fn read_copy(
-    r: &Region,
-    geo: &Geometry,
-    cpu: u32,
-    seq: u64,
-    dst: &mut Vec<u8>,
-) -> Copied {
+pub fn read_copy(r: &Region, geo: &Geometry, cpu: u32, seq: u64, dst: &mut Vec<u8>) -> Copied {
     let base = geo.slot_offset(seq);
     let mark = dst.len();
     // Seqlock read side, first half. Acquire pairs with the module's

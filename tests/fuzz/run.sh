@@ -90,7 +90,7 @@ for t in "${targets[@]}"; do
 	[ -d "$fuzz/regressions/$t" ] && mapfile -t regs < <(find "$fuzz/regressions/$t" -type f | sort)
 	if [ ${#regs[@]} -gt 0 ]; then
 		if cargo +nightly fuzz run --fuzz-dir "$fuzz" "$t" "${regs[@]}" -- -timeout=60 >"$logs/$t.regressions.log" 2>&1; then
-			echo "ok: $t: ${#regs[@]} regression input(s) pass: ${regs[*]##*/}"
+			echo "ok: $t: ${#regs[@]} regression input(s) pass: ${regs[*]##*/}${RELAYMAP_FUZZ_AVOID_KNOWN:+ (RELAYMAP_FUZZ_AVOID_KNOWN is set: inputs of open findings are skipped, not run)}"
 		else
 			crashed+=("$t")
 			echo "FAIL: $t: a regression input fails again (of: ${regs[*]##*/}); log: $logs/$t.regressions.log"

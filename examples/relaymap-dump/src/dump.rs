@@ -667,6 +667,8 @@ pub fn run(args: &DumpArgs, stop: Arc<AtomicBool>) -> (Report, Option<Failure>) 
         }
     };
     report.setup_s = start.elapsed().as_secs_f64();
+    let (u, sy) = crate::report::cpu_user_sys_s();
+    report.setup_cpu_s = u + sy;
     let res = main_loop(&mut d, args, &stop, start, &mut report);
     // Whatever happened, make what was written durable.
     let sync = d.sink.sync();

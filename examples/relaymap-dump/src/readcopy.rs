@@ -93,7 +93,7 @@ fn run(args: &ReadCopyArgs) -> Result<(), Failure> {
     let deadline = args.duration.map(|d| start + d);
     let mut bytes = 0u64;
     let mut reads = 0u64;
-    while !stop.load(Ordering::Relaxed) && deadline.map_or(true, |t| Instant::now() < t) {
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|t| Instant::now() < t) {
         let mut got = false;
         for (_, input, out) in cpus.iter_mut() {
             let n = match input.read(&mut buf) {

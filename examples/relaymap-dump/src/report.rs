@@ -127,6 +127,10 @@ pub struct Report {
     pub records_per_s: f64,
     /// CPU time this process used (user + system), seconds.
     pub cpu_time_s: f64,
+    /// Of which before consuming began: opening, claiming, mapping and
+    /// pre-faulting every buffer (`MAP_POPULATE`: one fault per page of
+    /// buffer, once), the output directory.
+    pub setup_cpu_s: f64,
     /// Of which in userspace.
     pub cpu_user_s: f64,
     /// bytes per CPU-second of this process: the consumer's cost,
@@ -211,6 +215,7 @@ impl Report {
             bytes_per_s: 0.0,
             records_per_s: 0.0,
             cpu_time_s: 0.0,
+            setup_cpu_s: 0.0,
             cpu_user_s: 0.0,
             bytes_per_cpu_s: 0.0,
             rounds: 0,

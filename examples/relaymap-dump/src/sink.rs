@@ -44,7 +44,7 @@ fn open_data(
             Ok(f) => d = Some(f),
             Err(e) => {
                 notes.push(format!(
-                    "relaymap-dump: --direct: {} refuses O_DIRECT ({e}; tmpfs does): writing through the page cache instead",
+                    "relaymap-dump: --direct: {} refuses O_DIRECT ({e}; tmpfs before Linux 6.6 does): writing through the page cache instead",
                     path.parent().unwrap_or(path).display()
                 ));
                 *direct = false;
@@ -326,7 +326,7 @@ pub struct FileOpts {
 }
 
 fn is_aligned(b: &[u8]) -> bool {
-    (b.as_ptr() as usize) % DIRECT_ALIGN == 0 && b.len() % DIRECT_ALIGN == 0
+    (b.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN) && b.len().is_multiple_of(DIRECT_ALIGN)
 }
 
 /// O_DIRECT alignment of buffers, lengths and offsets (the page: packets

@@ -300,7 +300,10 @@ fn lossless_per_cpu_files_verified() {
     assert_eq!(j["records"], 2 * n);
     // Whole packets: headers and page padding included.
     let bytes = j["bytes"].as_u64().unwrap();
-    assert!(bytes % 4096 == 0 && bytes > 2 * n * REC as u64, "{j}");
+    assert!(
+        bytes.is_multiple_of(4096) && bytes > 2 * n * REC as u64,
+        "{j}"
+    );
     let meta = ctf::parse_metadata(&fs::read_to_string(out.join("metadata")).unwrap()).unwrap();
     assert_eq!(meta.uuid, f.sim.open().unwrap().info().uuid);
     assert!(!meta.overwrite);
@@ -1201,7 +1204,7 @@ fn cpu_coming_online_is_dumped_to_its_own_file() {
         assert!(len <= 256 << 10, "{p}: {len}");
         size += len;
     }
-    assert!(size % 4096 == 0 && size > n * REC as u64);
+    assert!(size.is_multiple_of(4096) && size > n * REC as u64);
     assert_late_cpu_dumped(&f, &err, &j, &out, n);
 }
 

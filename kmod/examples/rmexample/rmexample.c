@@ -244,7 +244,7 @@ static void rmex_oversize(struct rmex_cpu *rc)
 }
 
 /*
- * One per CPU, bound to it (kthread_create_on_cpu()): the CPU in its
+ * One per CPU, bound to it (kthread_bind()): the CPU in its
  * records stays right across the sleeps of the _wait writers.
  */
 static int rmex_thread(void *arg)
@@ -365,11 +365,14 @@ static int rmex_start_locked(void)
 		memset(rc, 0, sizeof(*rc));
 		rc->cpu = cpu;
 		rmex_timer_init(&rc->hrt);
-		t = kthread_create_on_cpu(rmex_thread, rc, cpu, "rmexample/%u");
+		/* kthread_create_on_cpu() is not exported on 5.10. */
+		t = kthread_create_on_node(rmex_thread, rc, cpu_to_node(cpu),
+					   "rmexample/%u", cpu);
 		if (IS_ERR(t)) {
 			err = PTR_ERR(t);
 			break;
 		}
+		kthread_bind(t, cpu);
 		rc->task = t;
 		n++;
 	}

@@ -38,7 +38,7 @@
  * reading it and the write (get_cpu() ... relaymap_write() ... put_cpu()).
  * The sleeping writers (_wait) cannot do that: a record that names its CPU
  * and is written with them must come from a thread bound to that CPU
- * (kthread_bind(), kthread_create_on_cpu()).
+ * (kthread_bind(); kthread_create_on_cpu() is not exported on 5.10).
  *
  * Timeouts are in jiffies (msecs_to_jiffies(), HZ); 0 = do not wait,
  * MAX_SCHEDULE_TIMEOUT = no limit. A wait ends early with -ERESTARTSYS
@@ -87,7 +87,11 @@
 #define _RELAYMAP_H
 
 #include <linux/compiler.h>
+#if __has_include("linux/stdarg.h")
 #include <linux/stdarg.h>
+#else
+#include <stdarg.h>		/* before 5.15: the compiler's own */
+#endif
 #include <linux/types.h>
 
 #include "relaymap_abi.h"

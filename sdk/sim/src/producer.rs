@@ -103,7 +103,10 @@ impl SimChannel {
             source: einval(m),
         };
         let page = page_size();
-        if g.subbuf_size % page != 0 || g.subbuf_size == 0 || g.subbuf_size > u64::from(u32::MAX) {
+        if !g.subbuf_size.is_multiple_of(page)
+            || g.subbuf_size == 0
+            || g.subbuf_size > u64::from(u32::MAX)
+        {
             return Err(bad(&format!(
                 "subbuf_size {} must be a multiple of the page size {page}",
                 g.subbuf_size

@@ -145,7 +145,7 @@ impl<'a> CpuLock<'a> {
             .is_err()
         {
             spins += 1;
-            if spins % 64 == 0 {
+            if spins.is_multiple_of(64) {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();

@@ -481,7 +481,7 @@ fn overwrite_acquire_one_skips_laps() {
                 break;
             }
             if let Some(sb) = b.get(0) {
-                assert!(last.map_or(true, |l| sb.seq() > l));
+                assert!(last.is_none_or(|l| sb.seq() > l));
                 last = Some(sb.seq());
                 for rec in sb.records() {
                     LoadgenRecord::parse(rec.unwrap().data).unwrap();

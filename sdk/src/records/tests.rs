@@ -197,7 +197,7 @@ proptest::proptest! {
                 Ok(r) => {
                     proptest::prop_assert!(r.offset + r.size() <= p.len());
                     proptest::prop_assert_eq!(r.offset % 8, 0);
-                    proptest::prop_assert!(last.map_or(true, |l| r.offset > l));
+                    proptest::prop_assert!(last.is_none_or(|l| r.offset > l));
                     last = Some(r.offset);
                 }
                 Err(_) => {

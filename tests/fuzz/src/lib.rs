@@ -8,6 +8,8 @@
 //! * [`walker_one`]: the sub-buffer walker and `CpuReader` over a fake
 //!   mapping (a memfd the SDK maps itself, through the public `Backend`
 //!   seam), both modes, strict or not, a well-behaved or a hostile kernel.
+//! * `walker_raw_one` (with `--cfg fuzzing` only): the walker's own
+//!   functions through the SDK's test seam `relaymap::fuzzing`.
 //! * [`records_one`]: the record framing, `Records::new` and
 //!   `Records::at` resumption, and `LoadgenRecord::parse`.
 //! * [`info_one`]: `ChannelInfo::from_raw`, `Cursor::from_raw` and `Stats`
@@ -27,7 +29,9 @@ use relaymap::{abi, ChannelInfo, Cursor, Error, LoadgenRecord, Record, Records, 
 
 use abi_text::{loadgen_parse, push_record, ref_frame, RefEnd};
 
-pub use dump::{cli_one, verify_one};
+pub use dump::{cli_one, verify_one, verify_with};
+#[cfg(fuzzing)]
+pub use walk::walker_raw_one;
 pub use walk::{walker_one, WalkStats};
 
 /// Reads fuzz bytes as numbers; reads past the end give zeroes, so every

@@ -315,6 +315,14 @@ fn gen_events(s: &mut Src<'_>, seq: u64, geo: &Geo) -> Vec<u8> {
 
 /// The fake kernel closes sub-buffer `seq`: events, header, commit.
 fn produce(s: &mut Src<'_>, mem: &mut Mem, geo: &Geo, seq: u64) {
+    let at = geo.slot(seq);
+    write_slot(s, &mut mem.shadow[at..at + geo.subbuf as usize], geo, seq);
+    mem.sync(at, geo.subbuf as usize);
+}
+
+/// Sub-buffer `seq` as the module closes it (an exact ABI 2 header and
+/// framed events), then maybe damaged field by field, into `slot`.
+fn write_slot(s: &mut Src<'_>, slot: &mut [u8], geo: &Geo, seq: u64) {
     let ev = gen_events(s, seq, geo);
     let mut h = Header::closed(seq, geo.cpu, ev.len(), geo.page);
     h.flags = u32::from(s.u8()) & abi_text::SB_KNOWN_FLAGS;
@@ -345,14 +353,11 @@ fn produce(s: &mut Src<'_>, mem: &mut Mem, geo: &Geo, seq: u64) {
             _ => h.commit = twist(s, seq + 1, geo),
         }
     }
-    let at = geo.slot(seq);
-    let slot = &mut mem.shadow[at..at + geo.subbuf as usize];
     // Whatever an earlier lap left after the events (not zero: a reader
     // that reads past content_size sees it).
     slot.fill(s.u8());
     h.encode(slot);
     slot[HEADER_SIZE..HEADER_SIZE + ev.len()].copy_from_slice(&ev);
-    mem.sync(at, geo.subbuf as usize);
 }
 
 /// The checks of one delivered sub-buffer (see the module docs).
@@ -508,12 +513,10 @@ fn check_acquired(
     out.lapped += a.lapped;
 }
 
-/// Runs one input; panics when a check fails.
-pub fn walker_one(data: &[u8]) -> WalkStats {
-    let mut s = Src::new(data);
+fn geo_of(s: &mut Src<'_>) -> Geo {
     let g = s.u8();
     let page = 4096u64 << (g & 1);
-    let geo = Geo {
+    Geo {
         page,
         subbuf: page * (1 + u64::from((g >> 1) & 3)),
         n: 2 + u64::from((g >> 3) & 3),
@@ -525,7 +528,14 @@ pub fn walker_one(data: &[u8]) -> WalkStats {
         },
         strict: g & 0x40 != 0,
         hostile: g & 0x80 != 0,
-    };
+    }
+}
+
+/// Runs one input; panics when a check fails.
+pub fn walker_one(data: &[u8]) -> WalkStats {
+    let mut s = Src::new(data);
+    let geo = geo_of(&mut s);
+    let page = geo.page;
     let alloc = geo.subbuf * geo.n;
     let mut info = abi::relaymap_info {
         size: abi::RELAYMAP_INFO_SIZE_VER0,
@@ -788,4 +798,135 @@ pub fn walker_one(data: &[u8]) -> WalkStats {
     drop(r);
     assert!(!lock(&st).claimed, "dropping the reader releases the claim");
     out
+}
+
+/// Fuzz target `walker_raw` (only with `--cfg fuzzing`, which cargo-fuzz
+/// sets): the walker's functions themselves through the SDK's test seam
+/// `relaymap::fuzzing`, over plain memory, several sub-buffers per input.
+/// `read_stable`: an `Ok` range is exactly the slot's first packet_size
+/// bytes (inside the sub-buffer), the header as stored, nothing the ABI
+/// forbids; an exact kernel header is `Ok`. `read_copy`: the copy is those
+/// bytes; exact headers are `Ok`, forbidden ones never. `plan`: the
+/// window relations of the ABI's reading protocol.
+#[cfg(fuzzing)]
+pub fn walker_raw_one(data: &[u8]) -> u64 {
+    use relaymap::fuzzing::{plan, read_copy, read_stable, Copied, Geometry, Region};
+
+    let mut s = Src::new(data);
+    let geo = geo_of(&mut s);
+    let alloc = (geo.subbuf * geo.n) as usize;
+    // u64 words: the walker wants an 8-byte aligned base.
+    let mut words = vec![0u64; alloc / 8];
+    // SAFETY: reinterpreting the u64 buffer as bytes (same length in bytes,
+    // u8 has no alignment requirement); `words` is not used otherwise meanwhile.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), alloc) };
+    bytes.fill(s.u8());
+    for i in 0..geo.n {
+        // Slot i holds seq i or a later lap of it (or a wrong seq).
+        let seq = i + geo.n * s.below(3);
+        let at = geo.slot(seq);
+        write_slot(&mut s, &mut bytes[at..at + geo.subbuf as usize], &geo, seq);
+    }
+    let shadow = bytes.to_vec();
+    // SAFETY: `words` outlives `r` and every slice made from it below, is
+    // 8-byte aligned (a Vec<u64>), and nothing writes it meanwhile.
+    let r = unsafe { Region::new(words.as_ptr().cast::<u8>(), alloc) };
+    let g = Geometry {
+        subbuf_size: geo.subbuf,
+        n_subbufs: geo.n,
+        page_size: geo.page,
+    };
+    let mut ok = 0;
+    for _ in 0..1 + s.below(6) {
+        let seq = s.below(geo.n * 3);
+        let at = geo.slot(seq);
+        let slot = &shadow[at..at + geo.subbuf as usize];
+        let h = Header::decode(slot);
+        let forbidden = h.must_reject(seq, geo.cpu, geo.subbuf);
+        let exact = h.must_accept(seq, geo.cpu, geo.subbuf, geo.page);
+        match read_stable(&r, &g, geo.cpu, seq) {
+            Ok((sh, range)) => {
+                assert!(
+                    forbidden.is_none(),
+                    "read_stable({seq}) accepted a header the ABI forbids ({forbidden:?}): {h:?}"
+                );
+                assert_eq!(range.start, at, "the packet does not start at its slot");
+                assert_eq!(
+                    range.len() as u64 * 8,
+                    h.packet_size,
+                    "packet range != packet_size"
+                );
+                assert!(
+                    range.len() as u64 <= geo.subbuf,
+                    "packet range beyond the sub-buffer"
+                );
+                assert_eq!(
+                    (
+                        sh.seq,
+                        sh.cpu,
+                        sh.content_size * 8,
+                        u64::from(sh.header_size)
+                    ),
+                    (
+                        h.packet_seq_num,
+                        h.cpu_id,
+                        h.content_size,
+                        u64::from(h.header_size)
+                    )
+                );
+                ok += 1;
+            }
+            Err(c) => assert!(
+                !exact,
+                "read_stable({seq}) refused an exact kernel header ({c:?}): {h:?}"
+            ),
+        }
+        let mut dst = s.bytes(8).to_vec();
+        let mark = dst.len();
+        match read_copy(&r, &g, geo.cpu, seq, &mut dst) {
+            Copied::Ok(sh, range) => {
+                assert!(
+                    forbidden.is_none(),
+                    "read_copy({seq}) accepted a forbidden header ({forbidden:?})"
+                );
+                assert_eq!(range.start, mark, "the copy does not start where dst ended");
+                assert_eq!(
+                    &dst[range.clone()],
+                    &slot[..range.len()],
+                    "the copy is not the slot's bytes"
+                );
+                assert_eq!(range.len() as u64 * 8, h.packet_size);
+                assert_eq!(sh.seq, seq);
+            }
+            Copied::Lapped | Copied::Corrupt(_) => {
+                assert!(
+                    !exact,
+                    "read_copy({seq}) refused an exact kernel header: {h:?}"
+                );
+                assert_eq!(dst.len(), mark, "a refused copy left bytes in dst");
+            }
+        }
+    }
+    let (next, produced) = (s.u64() >> s.below(64), s.u64() >> s.below(64));
+    let p = plan(next, produced, geo.n, geo.mode);
+    assert!(
+        p.start >= next && p.end >= p.start,
+        "{p:?} from next {next} produced {produced}"
+    );
+    assert_eq!(p.lapped, p.start - next);
+    if produced > next {
+        assert_eq!(p.end, produced);
+        if geo.mode == Mode::NoOverwrite {
+            assert_eq!((p.start, p.lapped), (next, 0));
+        } else {
+            assert!(
+                p.end - p.start <= geo.n - 1,
+                "overwrite window wider than n - 1: {p:?}"
+            );
+            assert_eq!(p.start, next.max(produced - (geo.n - 1)));
+        }
+    } else {
+        assert_eq!((p.start, p.end), (next, next));
+    }
+    ok
 }

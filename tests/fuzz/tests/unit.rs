@@ -209,11 +209,13 @@ fn other_drivers_run() {
 
 #[test]
 fn dump_drivers_reach_every_outcome() {
-    use relaymap_fuzz::{cli_one, verify_one};
+    use relaymap_fuzz::{cli_one, verify_with};
     let mut rng = XorShift(0x0bad_cafe_f00d_1234);
     let mut codes = [0u32; 8];
     for _ in 0..1500 {
-        codes[verify_one(&rng.input(200)) as usize] += 1;
+        // The open finding (a header claiming GiBs makes verify allocate
+        // them) is pinned by regressions/verify, not here: skipped.
+        codes[verify_with(&rng.input(200), true) as usize] += 1;
     }
     println!("verify exit codes: {codes:?}");
     assert!(codes[0] > 50 && codes[7] > 50 && codes[2] > 10, "{codes:?}");
@@ -223,4 +225,18 @@ fn dump_drivers_reach_every_outcome() {
     }
     println!("cli: {ok} successful parses of 20000");
     assert!(ok > 2000, "{ok}");
+}
+
+/// Only with `--cfg fuzzing` (the SDK's seam): `RUSTFLAGS="--cfg fuzzing"
+/// cargo test` in tests/fuzz (tests/host/40-fuzz-smoke.sh does).
+#[cfg(fuzzing)]
+#[test]
+fn walker_raw_driver_accepts_some() {
+    let mut rng = XorShift(0x5151_5151_dead_beef);
+    let mut ok = 0;
+    for _ in 0..5000 {
+        ok += relaymap_fuzz::walker_raw_one(&rng.input(400));
+    }
+    println!("walker_raw: {ok} read_stable Ok of 5000 inputs");
+    assert!(ok > 500, "{ok}");
 }

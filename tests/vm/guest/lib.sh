@@ -169,6 +169,9 @@ wait_line() {
 dump_start() {
 	_err=$1
 	shift
+	# Emptied here, not only by the child's redirection: wait_line must not
+	# see an earlier dumper's line before the child has opened the file.
+	: >"$_err"
 	if [ -n "${DUMP_OUT:-}" ]; then
 		relaymap-dump "$@" >"$DUMP_OUT" 2>"$_err" &
 	else
@@ -184,6 +187,7 @@ dump_start() {
 ffi_start() {
 	_fp=$1 _fo=$2
 	shift 2
+	: >"$_fo"
 	"$_fp" "$@" >"$_fo" 2>&1 &
 	pid=$!
 	wait_line "$_fo" '^consuming' 30 "$pid"
@@ -257,6 +261,7 @@ lossless_consumer_run() {
 lossless_dump_run() {
 	_ch=$1 _dir=$2
 	shift 2
+	: >/tmp/dump.err
 	"$@" relaymap-dump "$_ch" -o "$_dir" 2>/tmp/dump.err &
 	pid=$!
 	wait_line /tmp/dump.err '^relaymap-dump: consuming ' 60 "$pid"

@@ -25,7 +25,7 @@ write_qemu_script() {
 	# clocksource_watchdog_work). TCG's TSC is one clock for all vCPUs.
 	local append="console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init tsc=reliable watchdog_thresh=60"
 	append+=" rcupdate.rcu_cpu_stall_timeout=120 rmvm.mode=$mode rmvm.only=$only rmvm.timeout=$TEST_TIMEOUT"
-	append+=" rmvm.group=$group"
+	append+=" rmvm.group=$group rmvm.script=${SCRIPT:-demo}"
 	# RELAYMAP_VM_APPEND: extra kernel arguments for every boot of the run
 	# (e.g. a test's own knobs, such as 29-ioctl-fuzz's rmvm.fuzz_ioctls=N).
 	[ -z "${RELAYMAP_VM_APPEND:-}" ] || append+=" $RELAYMAP_VM_APPEND"
@@ -145,7 +145,7 @@ boot_and_parse() {
 	local p0=$PASSED f0=$FAILED s0=$SKIPPED module_used=0
 	BOOT_FLAKE=""
 	LOG="$REPO/target/vm-logs/$logname.log"
-	if [ "$mode" = demo ]; then LOG="$REPO/target/vm-logs/$k-demo.log"; fi
+	if [ "$mode" = demo ]; then LOG="$REPO/target/vm-logs/$k-${SCRIPT:-demo}.log"; fi
 	# Written under a per-run name (tail -f target/vm-logs/*.running.*), then
 	# renamed: runs of other engineers in the same repo cannot mix into it.
 	LIVE_LOG="$LOG.running.$$"

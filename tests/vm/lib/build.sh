@@ -70,7 +70,7 @@ build_kmod() {
 	rm -rf "$dev"
 	case $KBUILD in
 	host) sh -c "$script" >"$log" 2>&1 || rc=$? ;;
-	sid) SID_BIND="$root" sid_run sh -c "$script" >"$log" 2>&1 || rc=$? ;;
+	*) BROOT_BIND="$root" broot_run "$KBUILD" sh -c "$script" >"$log" 2>&1 || rc=$? ;;
 	esac
 	if [ "$rc" -ne 0 ]; then
 		printf 'vm: %s: module build failed (make rc %s), %s:\n' "$k" "$rc" "$log" >&2
@@ -138,7 +138,8 @@ build_c_programs() {
 
 # write_in_build_root K FILE: the helper that build hooks get as
 # $IN_BUILD_ROOT. `$IN_BUILD_ROOT CMD ARGS...` runs CMD where modules for
-# kernel K are built: on the host for 6.x, inside the sid folder for 7.x
+# kernel K are built: on the host for 6.x, inside the build root of its
+# suite for 5.10 (bullseye) and 7.x (sid)
 # (chroot in a private mount namespace, /proc mounted, the repository
 # bind-mounted at its own path, so every path under it means the same
 # inside; the current folder is kept). The environment inside is only
@@ -153,12 +154,12 @@ write_in_build_root() {
 exec "$@"
 EOF2
 		;;
-	sid)
+	*)
 		{
 			echo '#!/bin/sh'
-			echo "# \$IN_BUILD_ROOT of kernel $k: run the command in the sid build folder,"
+			echo "# \$IN_BUILD_ROOT of kernel $k: run the command in the $KBUILD build folder,"
 			echo "# with the repository at the same path and the current folder kept."
-			printf 'root=%q repo=%q\n' "$SID_ROOT" "$REPO"
+			printf 'root=%q repo=%q\n' "$(broot_dir "$KBUILD")" "$REPO"
 			cat <<'EOF2'
 cwd=$(pwd)
 # shellcheck disable=SC2016 # expanded by the inner shells
@@ -260,10 +261,19 @@ pack_initramfs() {
 	mknod -m 666 "$st/dev/null" c 1 3 2>/dev/null || true
 	install -m 755 "$REPO/tests/vm/guest/init" "$st/init" || return 1
 	install -m 644 "$REPO/tests/vm/guest/lib.sh" "$st/relaymap/lib.sh" || return 1
-	[ ! -e "$REPO/tests/vm/guest/demo.sh" ] || install -m 755 "$REPO/tests/vm/guest/demo.sh" "$st/relaymap/demo.sh"
+	local sc
+	for sc in demo bench; do
+		[ ! -e "$REPO/tests/vm/guest/$sc.sh" ] || install -m 755 "$REPO/tests/vm/guest/$sc.sh" "$st/relaymap/$sc.sh"
+	done
+	# Every guest test, or only PACK_TESTS when tests/vm/run resolved a list
+	# of --only globs (the guest's /init matches a single glob).
 	local t
 	for t in "$REPO"/tests/vm/guest/tests/*.sh; do
-		[ -e "$t" ] && install -m 755 "$t" "$st/relaymap/tests/"
+		[ -e "$t" ] || continue
+		if [ "${#PACK_TESTS[@]}" -gt 0 ] && ! printf '%s\n' "${PACK_TESTS[@]}" | grep -qxF "$(basename "$t" .sh)"; then
+			continue
+		fi
+		install -m 755 "$t" "$st/relaymap/tests/"
 	done
 	if [ "${#KO_FILES[@]}" -gt 0 ]; then cp "${KO_FILES[@]}" "$st/relaymap/kmod/" || return 1; fi
 	# The virtio disk modules of this kernel (prepare_kernel), loaded by /init

@@ -3,9 +3,11 @@
 # tests/vm/lib/kernel.sh - resolve a kernel ABI and prepare its headers and
 # image in the cache. prepare_kernel K sets:
 #   KVER     the ABI, e.g. 6.1.0-56-cloud-amd64 (uname -r in the guest)
-#   KDIR     the headers folder to pass to make -C (inside SID_ROOT for 7)
+#   KDIR     the headers folder to pass to make -C (inside the build root
+#            for 5.10 and 7)
 #   VMLINUZ  the kernel image to boot
-#   KBUILD   "host" (make runs on the host) or "sid" (make runs in SID_ROOT)
+#   KBUILD   "host" (make runs on the host) or the suite of the build root
+#            make runs in: "sid" (7), "bullseye" (5.10)
 #
 # Cache layout ($CACHE):
 #   apt/<set>/             private apt indexes (bookworm, bookworm-backports)
@@ -16,15 +18,15 @@
 #                          rmvm.disk=1 boots), fetched on first use
 #   sid/root/              debootstrap'd sid folder with sid's gcc, kbuild, pahole
 #                          and linux-headers-<abi> installed (kernel 7)
-
-SID_ROOT="$CACHE/sid/root"
+#   bullseye/root/         the same for bullseye (+ bullseye-security): gcc-10,
+#                          kbuild 5.10, linux-headers-<abi> (kernel 5.10)
 
 prepare_kernel() {
 	case $1 in
 	6.1) prepare_debian_kernel bookworm ;;
 	6.12) prepare_debian_kernel bookworm-backports ;;
-	7) prepare_sid_kernel ;;
-	*) die "unknown kernel '$1' (expected 6.1, 6.12, 7 or all)" ;;
+	5.10 | 7) prepare_broot_kernel "$(kernel_broot "$1")" ;;
+	*) die "unknown kernel '$1' (expected 5.10, 6.1, 6.12, 7 or all)" ;;
 	esac
 	BLKMODS="$CACHE/kernels/$KVER/blkmods"
 	if [ ! -e "$BLKMODS/ready" ]; then
@@ -40,18 +42,8 @@ fetch_blk_modules() {
 	local k=$1 abi=$2 kd="$CACHE/kernels/$2" img="" p tmp
 	[ -e "$kd/blkmods/ready" ] && return 0
 	say "$abi: fetching the virtio disk modules (image package, once)"
-	if [ "$k" = 7 ]; then
-		for p in "linux-binary-$abi" "linux-image-$abi" "linux-image-$abi-unsigned"; do
-			if sid_run apt-cache show "$p" >/dev/null 2>&1; then img=$p && break; fi
-		done
-		[ -n "$img" ] || { say "$abi: no image package"; return 0; }
-		# Since 7.x the modules are a package of their own.
-		if sid_run apt-cache show "linux-modules-$abi" >/dev/null 2>&1; then img="linux-modules-$abi"; fi
-		rm -rf "$SID_ROOT/tmp/relaymap-img" && mkdir -p "$SID_ROOT/tmp/relaymap-img"
-		run_quiet "$CACHE/sid/download.log" with_lock "$CACHE/sid.lock" sid_run sh -c "cd /tmp/relaymap-img && apt-get -q download $img" ||
-			{ say "$abi: downloading $img failed"; return 0; }
-		extract_blk_modules "$SID_ROOT/tmp/relaymap-img/${img}_"*.deb "$abi" "$kd/blkmods" || say "$abi: no virtio disk modules in $img"
-		rm -rf "$SID_ROOT/tmp/relaymap-img"
+	if [ -n "$(kernel_broot "$k")" ]; then
+		broot_fetch_blk_modules "$(kernel_broot "$k")" "$abi"
 		return 0
 	fi
 	local set=bookworm
@@ -138,109 +130,203 @@ fetch_debian_kernel() {
 	touch "$kd/ready"
 }
 
-# --- 7 (sid): built inside a debootstrap'd sid folder -----------------------
+# --- build roots: 7 (sid) and 5.10 (bullseye) -------------------------------
+#
+# A kernel built with another Debian release's compiler (sid's gcc for 7.x,
+# bullseye's gcc-10 for 5.10: bookworm has neither) gets its modules built
+# inside a cached `debootstrap --variant=minbase <suite>` folder, never by
+# mixing that release's packages into the host. One set of helpers serves
+# every such build root; a root is named by its suite:
+#   $CACHE/<suite>/root/     the folder (root/.relaymap-ready once usable)
+#   $CACHE/<suite>/updated   when its package index was last refreshed
+#   $CACHE/<suite>/*.log     debootstrap, apt and download logs
+#   $CACHE/<suite>.lock      serialises everything that writes the folder
 
-# sid_run CMD... : run CMD chrooted in SID_ROOT, in a private mount namespace
-# with /proc mounted (objtool needs it) and, if SID_BIND is set, that host
-# folder bind-mounted at /build. Mounts vanish with the namespace.
-sid_run() {
-	cp -L /etc/resolv.conf "$SID_ROOT/etc/resolv.conf" 2>/dev/null || true
+# kernel_broot K: the build root of kernel K (nothing: built on the host).
+kernel_broot() {
+	case $1 in
+	7) echo sid ;;
+	5.10) echo bullseye ;;
+	esac
+}
+
+broot_dir() { echo "$CACHE/$1/root"; }
+
+# broot_sources SUITE: the root's apt sources when debootstrap's single
+# line is not enough (nothing: keep it). Bullseye's current kernel is in
+# bullseye-security.
+broot_sources() {
+	case $1 in
+	bullseye)
+		printf 'deb %s bullseye main\n' "$DEBIAN_MIRROR"
+		printf 'deb %s bullseye-updates main\n' "$DEBIAN_MIRROR"
+		printf 'deb %s bullseye-security main\n' "$DEBIAN_SECURITY_MIRROR"
+		;;
+	esac
+}
+
+# broot_run SUITE CMD... : run CMD chrooted in the root of SUITE, in a
+# private mount namespace with /proc mounted (objtool needs it) and, if
+# BROOT_BIND is set, that host folder bind-mounted at /build. Mounts
+# vanish with the namespace.
+broot_run() {
+	local root
+	root=$(broot_dir "$1")
+	shift
+	cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 	# Inside the folder, apt retries downloads and accepts a Release file
 	# past its Valid-Until (signatures are still checked): mirrors have
 	# served a sid Release two weeks stale, and "expired" must not fail a
 	# module build.
-	[ ! -d "$SID_ROOT/etc/apt/apt.conf.d" ] ||
+	[ ! -d "$root/etc/apt/apt.conf.d" ] ||
 		printf 'Acquire::Retries "3";\nAcquire::Check-Valid-Until "false";\n' \
-			>"$SID_ROOT/etc/apt/apt.conf.d/80relaymap"
-	mkdir -p "$SID_ROOT/build"
+			>"$root/etc/apt/apt.conf.d/80relaymap"
+	mkdir -p "$root/build"
 	# shellcheck disable=SC2016 # expanded by the inner sh
 	unshare -m --propagation private -- /bin/sh -c '
 		root=$1 bind=$2; shift 2
 		mount -t proc proc "$root/proc" || exit 1
 		if [ -n "$bind" ]; then mount --bind "$bind" "$root/build" || exit 1; fi
 		exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
-			DEBIAN_FRONTEND=noninteractive "$@"' sh "$SID_ROOT" "${SID_BIND:-}" "$@"
+			DEBIAN_FRONTEND=noninteractive "$@"' sh "$root" "${BROOT_BIND:-}" "$@"
 }
 
-sid_bootstrap() {
-	[ -e "$SID_ROOT/.relaymap-ready" ] && return 0
-	say "sid: debootstrap --variant=minbase sid (first run only, ~1 min)"
-	rm -rf "$SID_ROOT"
-	mkdir -p "$(dirname "$SID_ROOT")"
+broot_bootstrap() {
+	local suite=$1 root sources
+	root=$(broot_dir "$suite")
+	[ -e "$root/.relaymap-ready" ] && return 0
+	say "$suite: debootstrap --variant=minbase $suite (first run only, ~1 min)"
+	rm -rf "$root"
+	mkdir -p "$(dirname "$root")"
 	# One retry: a download that fails half-way leaves nothing usable.
-	if ! run_quiet "$CACHE/sid/debootstrap.log" debootstrap --variant=minbase sid "$SID_ROOT" "$DEBIAN_MIRROR"; then
-		say "sid: debootstrap failed, retrying once"
-		rm -rf "$SID_ROOT"
-		run_quiet "$CACHE/sid/debootstrap.log" debootstrap --variant=minbase sid "$SID_ROOT" "$DEBIAN_MIRROR" ||
-			die "debootstrap sid failed (see $CACHE/sid/debootstrap.log)"
+	if ! run_quiet "$CACHE/$suite/debootstrap.log" debootstrap --variant=minbase "$suite" "$root" "$DEBIAN_MIRROR"; then
+		say "$suite: debootstrap failed, retrying once"
+		rm -rf "$root"
+		run_quiet "$CACHE/$suite/debootstrap.log" debootstrap --variant=minbase "$suite" "$root" "$DEBIAN_MIRROR" ||
+			die "debootstrap $suite failed (see $CACHE/$suite/debootstrap.log)"
 	fi
-	run_quiet "$CACHE/sid/install.log" sid_run apt-get -q -y --no-install-recommends install make dwarves ||
-		die "sid: installing make and dwarves failed"
-	touch "$SID_ROOT/.relaymap-ready" "$CACHE/sid/updated"
+	sources=$(broot_sources "$suite")
+	if [ -n "$sources" ]; then
+		printf '%s\n' "$sources" >"$root/etc/apt/sources.list"
+		run_quiet "$CACHE/$suite/update.log" broot_run "$suite" apt-get -q update ||
+			die "$suite: apt-get update failed"
+	fi
+	run_quiet "$CACHE/$suite/install.log" broot_run "$suite" apt-get -q -y --no-install-recommends install make dwarves ||
+		die "$suite: installing make and dwarves failed"
+	touch "$root/.relaymap-ready" "$CACHE/$suite/updated"
 }
 
-sid_update() {
-	if [ "${RELAYMAP_VM_REFRESH:-0}" = 1 ] || [ "$(file_age_s "$CACHE/sid/updated")" -gt "$INDEX_MAX_AGE" ] || [ -n "${1:-}" ]; then
-		say "sid: updating package index"
-		run_quiet "$CACHE/sid/update.log" sid_run apt-get -q update || die "sid: apt-get update failed"
-		touch "$CACHE/sid/updated"
+# broot_update SUITE [force]: refresh the root's package index when stale.
+broot_update() {
+	local suite=$1
+	if [ "${RELAYMAP_VM_REFRESH:-0}" = 1 ] || [ "$(file_age_s "$CACHE/$suite/updated")" -gt "$INDEX_MAX_AGE" ] || [ -n "${2:-}" ]; then
+		say "$suite: updating package index"
+		run_quiet "$CACHE/$suite/update.log" broot_run "$suite" apt-get -q update || die "$suite: apt-get update failed"
+		touch "$CACHE/$suite/updated"
 	fi
 }
 
-# Install sid's headers for ABI (pulls sid's gcc and kbuild) and extract its
-# image (linux-binary-<abi> since 7.x, linux-image-<abi> before).
-sid_fetch_kernel() {
-	local abi=$1 kd="$CACHE/kernels/$1"
+# broot_image_pkg SUITE ABI: the package holding the kernel image
+# (linux-binary-<abi> since 7.x, linux-image-<abi> before).
+broot_image_pkg() {
+	local p
+	for p in "linux-binary-$2" "linux-image-$2" "linux-image-$2-unsigned"; do
+		if broot_run "$1" apt-cache show "$p" >/dev/null 2>&1; then echo "$p" && return 0; fi
+	done
+	return 1
+}
+
+# broot_download SUITE PKG: apt-get download PKG into the root's
+# /tmp/relaymap-img/ (emptied first); prints the .deb's path on the host.
+broot_download() {
+	local suite=$1 pkg=$2 root
+	root=$(broot_dir "$suite")
+	rm -rf "$root/tmp/relaymap-img" && mkdir -p "$root/tmp/relaymap-img"
+	run_quiet "$CACHE/$suite/download.log" broot_run "$suite" sh -c "cd /tmp/relaymap-img && apt-get -q download $pkg" ||
+		return 1
+	ls "$root/tmp/relaymap-img/${pkg}_"*.deb
+}
+
+# broot_modules_pkg SUITE ABI IMG: the package with the kernel's modules
+# (since 7.x a package of its own, before that the image package).
+broot_modules_pkg() {
+	if broot_run "$1" apt-cache show "linux-modules-$2" >/dev/null 2>&1; then
+		echo "linux-modules-$2"
+	else
+		echo "$3"
+	fi
+}
+
+# broot_fetch_kernel SUITE ABI: install the root's headers for ABI (they
+# pull that release's gcc and kbuild), extract its image and its virtio
+# disk modules.
+broot_fetch_kernel() {
+	local suite=$1 abi=$2 kd="$CACHE/kernels/$2" root deb img mods
+	root=$(broot_dir "$suite")
 	[ -e "$kd/ready" ] && return 0
-	say "$abi: installing headers in the sid folder, downloading image"
-	run_quiet "$CACHE/sid/install.log" sid_run apt-get -q -y --no-install-recommends install make dwarves "linux-headers-$abi" ||
-		die "sid: installing linux-headers-$abi failed"
+	say "$abi: installing headers in the $suite folder, downloading image"
+	run_quiet "$CACHE/$suite/install.log" broot_run "$suite" apt-get -q -y --no-install-recommends install make dwarves "linux-headers-$abi" ||
+		die "$suite: installing linux-headers-$abi failed"
 	# Headers of earlier ABIs are not needed any more (~100 MB each).
 	local old
 	# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
-	old=$(sid_run dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'linux-headers-*' 2>/dev/null |
+	old=$(broot_run "$suite" dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'linux-headers-*' 2>/dev/null |
 		sed -n 's/^ii *//p' | grep -v -e "^linux-headers-$abi\$" -e "^linux-headers-${abi%-cloud-amd64}-common\$" || true)
 	if [ -n "$old" ]; then
 		# shellcheck disable=SC2086 # one package per word
-		run_quiet "$CACHE/sid/purge.log" sid_run apt-get -q -y purge $old || say "sid: could not purge $old"
-		sid_run apt-get -q -y autoremove >/dev/null 2>&1 || true
+		run_quiet "$CACHE/$suite/purge.log" broot_run "$suite" apt-get -q -y purge $old || say "$suite: could not purge $old"
+		broot_run "$suite" apt-get -q -y autoremove >/dev/null 2>&1 || true
 	fi
-	local p img=""
-	for p in "linux-binary-$abi" "linux-image-$abi" "linux-image-$abi-unsigned"; do
-		if sid_run apt-cache show "$p" >/dev/null 2>&1; then img=$p && break; fi
-	done
-	[ -n "$img" ] || die "sid: no image package for $abi"
-	rm -rf "$SID_ROOT/tmp/relaymap-img" && mkdir -p "$SID_ROOT/tmp/relaymap-img"
-	run_quiet "$CACHE/sid/download.log" sid_run sh -c "cd /tmp/relaymap-img && apt-get -q download $img" ||
-		die "sid: downloading $img failed"
+	img=$(broot_image_pkg "$suite" "$abi") || die "$suite: no image package for $abi"
+	deb=$(broot_download "$suite" "$img") || die "$suite: downloading $img failed"
 	mkdir -p "$kd"
-	extract_vmlinuz "$SID_ROOT/tmp/relaymap-img/${img}_"*.deb "$abi" "$kd/vmlinuz" || die "$abi: no vmlinuz in $img"
-	rm -rf "$SID_ROOT/tmp/relaymap-img"
+	extract_vmlinuz "$deb" "$abi" "$kd/vmlinuz" || die "$abi: no vmlinuz in $img"
+	mods=$(broot_modules_pkg "$suite" "$abi" "$img")
+	[ "$mods" = "$img" ] || deb=$(broot_download "$suite" "$mods") || deb=""
+	if [ -z "$deb" ] || ! extract_blk_modules "$deb" "$abi" "$kd/blkmods"; then
+		say "$abi: no virtio disk modules in $mods"
+	fi
+	rm -rf "$root/tmp/relaymap-img"
 	touch "$kd/ready"
 }
 
-prepare_sid_kernel() {
-	[ -e "$SID_ROOT/.relaymap-ready" ] || with_lock "$CACHE/sid.lock" sid_bootstrap
-	with_lock "$CACHE/sid.lock" sid_update
-	local abi
-	abi=$(abi_from_meta sid_run apt-cache)
+# broot_fetch_blk_modules SUITE ABI: the virtio disk modules of a kernel
+# cached before they were kept (download its modules once more).
+broot_fetch_blk_modules() {
+	local suite=$1 abi=$2 kd="$CACHE/kernels/$2" img deb
+	img=$(broot_image_pkg "$suite" "$abi") || { say "$abi: no image package"; return 0; }
+	img=$(broot_modules_pkg "$suite" "$abi" "$img")
+	deb=$(with_lock "$CACHE/$suite.lock" broot_download "$suite" "$img") ||
+		{ say "$abi: downloading $img failed"; return 0; }
+	extract_blk_modules "$deb" "$abi" "$kd/blkmods" || say "$abi: no virtio disk modules in $img"
+	rm -rf "$(broot_dir "$suite")/tmp/relaymap-img"
+}
+
+# prepare_broot_kernel SUITE: bootstrap the root once, resolve the ABI from
+# the root's headers metapackage, install its headers and cache its image.
+prepare_broot_kernel() {
+	local suite=$1 abi root
+	root=$(broot_dir "$suite")
+	[ -e "$root/.relaymap-ready" ] || with_lock "$CACHE/$suite.lock" broot_bootstrap "$suite"
+	with_lock "$CACHE/$suite.lock" broot_update "$suite"
+	abi=$(abi_from_meta broot_run "$suite" apt-cache)
 	if [ -z "$abi" ]; then
-		with_lock "$CACHE/sid.lock" sid_update force
-		abi=$(abi_from_meta sid_run apt-cache)
+		with_lock "$CACHE/$suite.lock" broot_update "$suite" force
+		abi=$(abi_from_meta broot_run "$suite" apt-cache)
 	fi
-	[ -n "$abi" ] || die "sid: cannot resolve the ABI of linux-headers-cloud-amd64"
-	if [ ! -e "$CACHE/kernels/$abi/ready" ] || [ ! -d "$SID_ROOT/usr/src/linux-headers-$abi" ]; then
+	[ -n "$abi" ] || die "$suite: cannot resolve the ABI of linux-headers-cloud-amd64"
+	if [ ! -e "$CACHE/kernels/$abi/ready" ] || [ ! -d "$root/usr/src/linux-headers-$abi" ]; then
 		rm -f "$CACHE/kernels/$abi/ready"
-		if ! with_lock "$CACHE/sid.lock" sid_fetch_kernel "$abi"; then
-			say "sid: retrying with a fresh package index"
-			with_lock "$CACHE/sid.lock" sid_update force
-			abi=$(abi_from_meta sid_run apt-cache)
-			[ -n "$abi" ] || die "sid: cannot resolve the ABI of linux-headers-cloud-amd64"
-			with_lock "$CACHE/sid.lock" sid_fetch_kernel "$abi"
+		if ! with_lock "$CACHE/$suite.lock" broot_fetch_kernel "$suite" "$abi"; then
+			say "$suite: retrying with a fresh package index"
+			with_lock "$CACHE/$suite.lock" broot_update "$suite" force
+			abi=$(abi_from_meta broot_run "$suite" apt-cache)
+			[ -n "$abi" ] || die "$suite: cannot resolve the ABI of linux-headers-cloud-amd64"
+			with_lock "$CACHE/$suite.lock" broot_fetch_kernel "$suite" "$abi"
 		fi
 	fi
 	KVER=$abi
 	KDIR="/usr/src/linux-headers-$abi"
 	VMLINUZ="$CACHE/kernels/$abi/vmlinuz"
-	KBUILD=sid
+	KBUILD=$suite
 }

@@ -3,8 +3,9 @@
 # disk at /mnt/disk; what this test leaves in /mnt/disk/export/<test>/ is
 # copied to the host, where tests/vm/host.d/81-dump-babeltrace.sh runs
 # Debian's babeltrace2 on it and compares with the counts written here.
-#  drop/:      drop mode with kernel drops (the dumper is stopped with
-#              SIGSTOP while the load generator overfills the buffer), then
+#  drop/:      drop mode, rotated files (--rotate-size 128K), with kernel
+#              drops (the dumper is stopped with SIGSTOP while the load
+#              generator overfills the buffer), then
 #              printf records (method=printf, lossless), which also close a
 #              packet that carries the final drop count. counts: records
 #              written, the kernel's drops, printf records.
@@ -63,7 +64,9 @@ wait_packets() {
 echo "--- drop mode"
 rm_load name=bt subbuf_size=65536 n_subbufs=4
 lg_load channel=bt record_size=64 mode=drop count=20000
-dump_start /tmp/d.err bt -o "$X/drop"
+# Rotated (the README's --rotate-size): babeltrace2 joins the files of
+# a CPU into one stream (same stream_instance_id).
+dump_start /tmp/d.err bt -o "$X/drop" --rotate-size 128K
 kill -STOP "$pid"
 lg_start
 lg_wait_idle 120
@@ -82,6 +85,7 @@ w2=$(awk '$1 == "total" { print $5 }' /tmp/s2)
 kill -INT "$pid"
 dump_wait "$pid" "drop mode" /tmp/d.err
 cat /tmp/d.err
+[ -f "$X/drop/cpu0.out.1" ] || fail "no rotated file cpu0.out.1"
 kdrops=$(stat_col bt 5)
 assert_eq "$kdrops" "$d1" "kernel drops vs load generator dropped"
 relaymap-dump verify "$X/drop" | tail -n 2
