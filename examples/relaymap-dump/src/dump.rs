@@ -123,6 +123,9 @@ pub struct Dumper {
     rounds: u64,
     empty_rounds: u64,
     waits: u64,
+    /// A reader reported the end of the channel (its creator destroyed it
+    /// and that CPU is drained): drain the rest and stop.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Dumper {
@@ -150,7 +153,16 @@ impl Dumper {
     /// or a signal).
     fn wait(&mut self, timeout: Duration) -> Result<Vec<usize>, Failure> {
         self.waits += 1;
-        Ok(self.ready.wait(Some(timeout))?)
+        match self.ready.wait(Some(timeout)) {
+            Ok(ready) => Ok(ready),
+            // That reader is left out of later waits by the SDK; the other
+            // CPUs' data is still there.
+            Err(relaymap::Error::ChannelClosed { .. }) => {
+                self.closed = true;
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// One round over the readers `idx`: per-CPU files or the merged
@@ -651,6 +663,7 @@ fn setup(args: &DumpArgs, t: &Target, report: &mut Report) -> Result<Dumper, Fai
         rounds: 0,
         empty_rounds: 0,
         waits: 0,
+        closed: false,
     })
 }
 
@@ -733,6 +746,14 @@ fn main_loop(
         let ready = d.wait(wait)?;
         if !ready.is_empty() {
             d.round(&ready)?;
+        }
+        if d.closed {
+            eprintln!(
+                "relaymap-dump: channel {} was destroyed by its creator: draining what is left",
+                d.ch.name()
+            );
+            report.stopped_by = StopReason::Destroyed;
+            return d.drain_to_produced();
         }
         // At most 4 times a second; also while idle (rates fall to 0).
         d.progress.tick(&d.stats, false);

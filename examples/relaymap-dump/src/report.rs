@@ -62,6 +62,9 @@ pub enum StopReason {
     Duration,
     /// `--max-bytes` reached.
     MaxBytes,
+    /// The channel's creator destroyed it; everything it produced was
+    /// drained.
+    Destroyed,
     /// An error.
     Error,
 }
@@ -270,6 +273,7 @@ impl Report {
                 StopReason::Signal => "signal",
                 StopReason::Duration => "--duration",
                 StopReason::MaxBytes => "--max-bytes",
+                StopReason::Destroyed => "the channel's destruction (drained)",
                 StopReason::Error => "error",
             },
             human(self.bytes),
