@@ -13,7 +13,8 @@
 # Before fuzzing a target, every input in tests/fuzz/regressions/<target>/
 # (crashes found before, kept) runs once; one that still fails is a FAIL.
 # Corpora grow in tests/fuzz/corpus/<target>, crashes are saved in
-# tests/fuzz/artifacts/<target>/, full logs in tests/fuzz/target/logs/.
+# tests/fuzz/artifacts/<target>/, full logs in tests/fuzz/target/logs/<run>/
+# (target/logs/latest: the newest run).
 # RELAYMAP_FUZZ_VERBOSE=1 shows what `verify` prints (hidden while
 # fuzzing); RELAYMAP_FUZZ_AVOID_KNOWN=1 skips the inputs of an open
 # finding (README) so that a long run reaches everything else.
@@ -22,7 +23,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo"
+cd "$repo" || exit 1
 fuzz=tests/fuzz
 
 runs=${RELAYMAP_FUZZ_RUNS:-10000000}
@@ -68,8 +69,11 @@ if [ ${#targets[@]} = 0 ]; then
 	mapfile -t targets < <(sed -n '/^\[\[bin\]\]/,/^$/s/^name = "\(.*\)"/\1/p' "$fuzz/Cargo.toml")
 fi
 
-logs=$fuzz/target/logs
+# One log folder per run (a long run in the background and a smoke
+# must not write into each other's logs); target/logs/latest points at it.
+logs=$fuzz/target/logs/$(date +%Y%m%d-%H%M%S).$$
 mkdir -p "$logs"
+ln -sfn "$(basename "$logs")" "$fuzz/target/logs/latest"
 # Until sdk/src/lib.rs allows missing_docs on the walker items its
 # cfg(fuzzing) seam makes pub (requested), cap lints in the fuzz build.
 export RUSTFLAGS="${RUSTFLAGS:-} --cap-lints=warn"
@@ -102,20 +106,20 @@ for t in "${targets[@]}"; do
 		-runs="$runs" -timeout=60 -print_final_stats=1 >"$log" 2>&1
 	rc=$?
 	secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-	done_line=$(grep -E '^Done [0-9]+ runs' "$log" | tail -n 1)
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-	[ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
-	cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
-	corp=$(grep -oE 'corp: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
+	done_line=$(grep -aE '^Done [0-9]+ runs' "$log" | tail -n 1)
+	execs=$(grep -a '^stat::number_of_executed_units:' "$log" | tail -n 1 | tr -dc 0-9)
+	[ -n "$execs" ] || execs=$(grep -aoE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
+	cov=$(grep -aoE 'cov: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
+	corp=$(grep -aoE 'corp: [0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
 	rate=$(awk -v n="${execs:-0}" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? n / s : 0) }')
 	if [ "$rc" = 0 ] && [ -n "$done_line" ]; then
 		echo "ok: $t: ${execs:-?} executions in $secs s (${rate:-?} exec/s), cov ${cov:-?}, corpus ${corp:-?}, no crash"
 	else
 		crashed+=("$t")
-		art=$(grep -oE "$fuzz/artifacts/$t/[a-z-]+-[0-9a-f]+" "$log" | tail -n 1)
+		art=$(grep -aoE "$fuzz/artifacts/$t/[a-z-]+-[0-9a-f]+" "$log" | tail -n 1)
 		kind=${art##*/}
 		kind=${kind%-*}
-		why=$(grep -m1 -E "panicked at|ERROR: (AddressSanitizer|libFuzzer)" -A1 "$log" | tr '\n' ' ')
+		why=$(grep -a -m1 -E "panicked at|ERROR: (AddressSanitizer|libFuzzer)" -A1 "$log" | tr '\n' ' ')
 		echo "FAIL: $t: ${kind:-exit $rc} after ${execs:-?} executions in $secs s: ${why:-see $log}"
 		echo "      input: ${art:-none saved}; reproduce: RELAYMAP_FUZZ_VERBOSE=1 cargo +nightly fuzz run --fuzz-dir $fuzz $t ${art:-}"
 		echo "      log: $log"

@@ -923,7 +923,7 @@ pub fn walker_raw_one(data: &[u8]) -> u64 {
                 p.end - p.start <= geo.n - 1,
                 "overwrite window wider than n - 1: {p:?}"
             );
-            assert_eq!(p.start, next.max(produced - (geo.n - 1)));
+            assert_eq!(p.start, next.max(produced.saturating_sub(geo.n - 1)));
         }
     } else {
         assert_eq!((p.start, p.end), (next, next));

@@ -270,7 +270,7 @@ pack_initramfs() {
 	local t
 	for t in "$REPO"/tests/vm/guest/tests/*.sh; do
 		[ -e "$t" ] || continue
-		if [ "${#PACK_TESTS[@]}" -gt 0 ] && ! printf '%s\n' "${PACK_TESTS[@]}" | grep -qxF "$(basename "$t" .sh)"; then
+		if [ -n "${PACK_TESTS[*]:-}" ] && ! printf '%s\n' "${PACK_TESTS[@]}" | grep -qxF "$(basename "$t" .sh)"; then
 			continue
 		fi
 		install -m 755 "$t" "$st/relaymap/tests/"

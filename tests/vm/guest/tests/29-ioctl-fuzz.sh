@@ -26,6 +26,7 @@
 count=200000
 secs=150
 min=100000
+# shellcheck disable=SC2013 # the command line is words, not lines
 for a in $(cat /proc/cmdline); do
 	case $a in
 	rmvm.fuzz_ioctls=*) count=${a#*=} ;;
