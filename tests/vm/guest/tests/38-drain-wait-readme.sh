@@ -47,15 +47,16 @@ drain_result() {
 	ms=$(awk '{ print $4 }' "$EX/drain")
 }
 # drain_bg MS: `echo MS > drain` in the background ($dpid), returns once
-# it sleeps in relaymap_chan_drain_wait() (its wchan).
+# it sleeps in relaymap_chan_drain_wait() (its wchan, or its kernel stack:
+# 5.10's wchan is always 0 with the ORC unwinder).
 drain_bg() {
 	echo "$1" >"$EX/drain" &
 	dpid=$!
 	_i=0
-	until grep -q drain_wait "/proc/$dpid/wchan" 2>/dev/null; do
+	until grep -q drain_wait "/proc/$dpid/wchan" "/proc/$dpid/stack" 2>/dev/null; do
 		_i=$((_i + 1))
 		if [ "$_i" -gt 100 ] || ! proc_alive "$dpid"; then
-			cat "/proc/$dpid/wchan" 2>/dev/null
+			cat "/proc/$dpid/wchan" "/proc/$dpid/stack" 2>/dev/null
 			fail "the drain writer did not sleep in drain_wait (wchan above)"
 		fi
 		sleep 0.1
