@@ -26,8 +26,11 @@ pub enum Mode {
 /// Geometry of one CPU buffer, as checked at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
+    /// Bytes per sub-buffer.
     pub subbuf_size: u64,
+    /// Sub-buffers per CPU buffer.
     pub n_subbufs: u64,
+    /// The kernel's page size.
     pub page_size: u64,
 }
 
@@ -187,8 +190,11 @@ impl Region {
 /// sub-buffers before `start` were lapped (overwrite mode only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
+    /// First sub-buffer to read.
     pub start: u64,
+    /// One past the last sub-buffer to read.
     pub end: u64,
+    /// Sub-buffers before `start` that were lapped (overwrite mode).
     pub lapped: u64,
 }
 

@@ -277,6 +277,19 @@ fn check_trace_cpu(
                 ));
                 break;
             }
+            // A packet that claims more bytes than the file has left is cut
+            // short (or its size is garbage): never allocate what a header
+            // claims before the file can hold it.
+            if p.packet_size as u64 > left {
+                torn(
+                    c,
+                    &format!(
+                        "packet seq {} claims {} bytes, the file has {left} left",
+                        p.seq, p.packet_size
+                    ),
+                );
+                break;
+            }
             buf.clear();
             buf.extend_from_slice(&hdr);
             buf.resize(p.packet_size, 0);

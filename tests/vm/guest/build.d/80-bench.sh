@@ -10,6 +10,12 @@
 #                    static (libbpf.a, libelf, zlib, zstd)
 #   rmbench_writer.ko  the relaymap producer (kthreads on a CPU mask)
 set -eu
+# Only `tests/vm/run bench` needs these programs (and the clang/libbpf
+# install): the test runs and the demo skip this hook.
+if [ "${RELAYMAP_VM_SCRIPT:-}" != bench ]; then
+	echo "skipping: the bench programs are built for tests/vm/run bench only"
+	exit 0
+fi
 : "${REPO:?}" "${GUEST_BIN:?}" "${GUEST_KMOD:?}" "${KDIR:?}" "${KVER:?}" "${IN_BUILD_ROOT:?}" \
 	"${HOOK_WORK:?}" "${RELAYMAP_SYMVERS:?}" "${RELAYMAP_DEV:?}"
 cd "$REPO"
