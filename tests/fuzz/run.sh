@@ -16,8 +16,7 @@
 # tests/fuzz/artifacts/<target>/, full logs in tests/fuzz/target/logs/<run>/
 # (target/logs/latest: the newest run).
 # RELAYMAP_FUZZ_VERBOSE=1 shows what `verify` prints (hidden while
-# fuzzing); RELAYMAP_FUZZ_AVOID_KNOWN=1 skips the inputs of an open
-# finding (README) so that a long run reaches everything else.
+# fuzzing).
 # Exit: 0 no crash, 1 a crash (or a build failure), 77 no nightly
 # toolchain ("skipping: ..." printed).
 set -uo pipefail
@@ -36,7 +35,7 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	-h | --help)
-		sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	-*)
@@ -94,7 +93,7 @@ for t in "${targets[@]}"; do
 	[ -d "$fuzz/regressions/$t" ] && mapfile -t regs < <(find "$fuzz/regressions/$t" -type f | sort)
 	if [ ${#regs[@]} -gt 0 ]; then
 		if cargo +nightly fuzz run --fuzz-dir "$fuzz" "$t" "${regs[@]}" -- -timeout=60 >"$logs/$t.regressions.log" 2>&1; then
-			echo "ok: $t: ${#regs[@]} regression input(s) pass: ${regs[*]##*/}${RELAYMAP_FUZZ_AVOID_KNOWN:+ (RELAYMAP_FUZZ_AVOID_KNOWN is set: inputs of open findings are skipped, not run)}"
+			echo "ok: $t: ${#regs[@]} regression input(s) pass: ${regs[*]##*/}"
 		else
 			crashed+=("$t")
 			echo "FAIL: $t: a regression input fails again (of: ${regs[*]##*/}); log: $logs/$t.regressions.log"

@@ -192,19 +192,8 @@ fn info() -> ChannelInfo {
     ChannelInfo::from_raw(&raw).expect("a valid GET_INFO")
 }
 
-/// Fuzz target `verify`. Returns verify's exit code. The environment
-/// variable `RELAYMAP_FUZZ_AVOID_KNOWN` (read once) skips the inputs of the
-/// open finding (README).
+/// Fuzz target `verify`. Returns verify's exit code.
 pub fn verify_one(data: &[u8]) -> i32 {
-    static AVOID: OnceLock<bool> = OnceLock::new();
-    verify_with(
-        data,
-        *AVOID.get_or_init(|| std::env::var_os("RELAYMAP_FUZZ_AVOID_KNOWN").is_some()),
-    )
-}
-
-/// [`verify_one`], with the open finding's inputs skipped or not.
-pub fn verify_with(data: &[u8], avoid_known: bool) -> i32 {
     QUIET_READY.get_or_init(quiet);
     let dir = scratch_dir();
     clear(dir);
@@ -443,12 +432,6 @@ pub fn verify_with(data: &[u8], avoid_known: bool) -> i32 {
         Expect::Verified
     };
 
-    if avoid_known && claims_beyond_file(&dump_path) {
-        // The open finding of tests/fuzz/README.md (verify allocates a
-        // packet's claimed size before checking the file has it): skipped
-        // only when asked, for long runs of everything else.
-        return 7;
-    }
     hush();
     let rc = verify::main(VerifyArgs {
         dump: dump_path,
@@ -473,28 +456,6 @@ pub fn verify_with(data: &[u8], avoid_known: bool) -> i32 {
         Expect::Any => {}
     }
     rc
-}
-
-/// Does a data file of the trace hold a header that parses but claims
-/// more bytes than the file has left (the known verify OOM)?
-fn claims_beyond_file(trace: &Path) -> bool {
-    let Ok(rd) = fs::read_dir(trace) else {
-        return false;
-    };
-    for e in rd.flatten() {
-        let Ok(b) = fs::read(e.path()) else { continue };
-        let mut pos = 0usize;
-        while b.len() - pos >= HEADER_SIZE {
-            let Ok(p) = ctf::Packet::parse(&b[pos..pos + HEADER_SIZE]) else {
-                break;
-            };
-            if p.packet_size > b.len() - pos {
-                return p.packet_size > 1 << 20;
-            }
-            pos += p.packet_size;
-        }
-    }
-    false
 }
 
 /// The dumper's arguments as its binary declares them (a stand-in for

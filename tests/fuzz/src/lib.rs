@@ -29,7 +29,7 @@ use relaymap::{abi, ChannelInfo, Cursor, Error, LoadgenRecord, Record, Records, 
 
 use abi_text::{loadgen_parse, push_record, ref_frame, RefEnd};
 
-pub use dump::{cli_one, verify_one, verify_with};
+pub use dump::{cli_one, verify_one};
 #[cfg(fuzzing)]
 pub use walk::walker_raw_one;
 pub use walk::{walker_one, WalkStats};
