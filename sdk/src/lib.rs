@@ -109,6 +109,7 @@ mod reader;
 mod ready;
 mod records;
 mod types;
+#[cfg_attr(fuzzing, allow(missing_docs))]
 mod walker;
 
 /// Internals for tests/fuzz only (`--cfg fuzzing`, set by cargo-fuzz); not
