@@ -55,11 +55,17 @@ pub(crate) fn permission_hint(path: &Path) -> String {
     // With relaymap.ko group=G the node is 0666 and the module itself
     // admits only members of G (and CAP_SYS_ADMIN): name that group.
     if let Some(g) = module_group().filter(|_| path == device_path()) {
-        let group = group_name(g).unwrap_or_else(|| format!("gid {g}"));
-        return format!(
-            "the module admits only members of group {group} (relaymap.ko group={g}) and this \
-             user is not in it: `usermod -aG {group} $USER`, then log in again, or run as root"
-        );
+        return match group_name(g) {
+            Some(name) => format!(
+                "the module admits only members of group {name} (relaymap.ko group={g}) and this \
+                 user is not in it: `usermod -aG {name} $USER`, then log in again, or run as root"
+            ),
+            None => format!(
+                "the module admits only members of gid {g} (relaymap.ko group={g}), which has no \
+                 name here, and this user is not in it: `groupadd -g {g} relaymap`, \
+                 `usermod -aG relaymap $USER`, then log in again, or run as root"
+            ),
+        };
     }
     let gid = md.gid();
     let group = group_name(gid).unwrap_or_else(|| format!("gid {gid}"));
