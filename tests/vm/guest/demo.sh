@@ -18,26 +18,6 @@
 # shellcheck source=tests/vm/guest/lib.sh
 . /relaymap/lib.sh
 
-# need_disk: the ext4 disk of this rmvm.disk=1 boot at /mnt/disk. Mounted
-# by /init; until the harness packs the virtio modules (requested), they come
-# from build.d/70-dump.sh and this mounts the disk itself.
-need_disk() {
-	grep -q ' /mnt/disk ext4 ' /proc/mounts && return 0
-	# Unmounted again at exit, so that /init can unload the modules.
-	trap 'cd /; sync; umount /mnt/disk 2>/dev/null' EXIT
-	_m=/relaymap/bin/rmdump-blkmods
-	[ -f "$_m/order" ] || return 1
-	while read -r _k; do insmod "$_m/$_k" 2>/dev/null; done <"$_m/order"
-	_i=0
-	while [ ! -b /dev/vda ] && [ "$_i" -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	mkdir -p /mnt/disk
-	mount -t ext4 /dev/vda /mnt/disk || return 1
-	find /mnt/disk -mindepth 1 -maxdepth 1 ! -name export ! -name lost+found -exec rm -rf {} +
-}
-
 REC=128 # bytes per record, header included
 
 say() { echo "demo: $*"; }

@@ -277,3 +277,9 @@ lossless_dump_run() {
 		fail "verify $_dir: want $_total records, 0 lost, 0 corrupt"
 	echo "ok: relaymap-dump: $_total records of $_ch dumped and verified"
 }
+
+# need_disk: succeeds when the ext4 disk of a `# boot: rmvm.disk=1` boot is
+# mounted at /mnt/disk (/init mounts it; see tests/vm/README.md).
+need_disk() {
+	grep -q ' /mnt/disk ext4 ' /proc/mounts
+}

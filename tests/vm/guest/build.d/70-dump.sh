@@ -12,11 +12,3 @@ cp target/release/relaymap-dump target/release/relaymap target/release/tail-reco
 	target/release/flight-recorder "$GUEST_BIN/"
 gcc -O2 -static -Wall -Werror -o "$GUEST_BIN/rmdump_dropuid" examples/relaymap-dump/vm/rmdump_dropuid.c
 gcc -O2 -static -Wall -Werror -o "$GUEST_BIN/rmdump_killat" examples/relaymap-dump/vm/rmdump_killat.c
-# Until tests/vm/lib/build.sh packs the virtio disk modules for rmvm.disk=1
-# boots (requested, /tmp/requests/lead.md): a copy for the 8x dump tests,
-# which mount the disk themselves when /init did not.
-blk="${RELAYMAP_VM_CACHE:-/var/cache/relaymap-vm}/kernels/$KVER/blkmods"
-if [ -e "$blk/ready" ]; then
-	mkdir -p "$GUEST_BIN/rmdump-blkmods"
-	cp "$blk"/*.ko "$blk/order" "$GUEST_BIN/rmdump-blkmods/"
-fi
